@@ -1,0 +1,206 @@
+"""config.toml -> frozen, typed settings.
+
+Owns: reading the TOML file, defaults, validation (errors name the key and the bad value) and the
+environment overrides, which exist for secrets only (upstream credentials). Does not own: what the
+settings mean at run time; each consumer documents that. The documented reference is `config.toml`
+at the repository root; `tests/proxy/test_config.py` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Environment variables that override secrets. Nothing else is read from the environment.
+ENV_UPSTREAM_ACCESS_KEY_ID = "BILLFLOW_UPSTREAM_ACCESS_KEY_ID"
+ENV_UPSTREAM_SECRET_ACCESS_KEY = "BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    listen: Listener
+    region: str
+    base_domains: tuple[str, ...]
+    max_clock_skew_seconds: int
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    endpoint: str
+    region: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    max_connections: int
+
+    def require_credentials(self) -> None:
+        """Serving needs upstream credentials; the key-store commands don't."""
+        if not self.access_key_id or not self.secret_access_key:
+            raise ConfigError(
+                "upstream.access_key_id / upstream.secret_access_key: not set; put them in "
+                f"{ENV_UPSTREAM_ACCESS_KEY_ID} / {ENV_UPSTREAM_SECRET_ACCESS_KEY}"
+            )
+
+
+@dataclass(frozen=True)
+class Config:
+    s3: S3Settings
+    admin: Listener
+    upstream: UpstreamSettings
+    ledger_path: Path
+    log_level: str
+    source: Path | None = None
+
+
+class _Table:
+    """Typed access to one TOML table, remembering the dotted path for error messages."""
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self._data = data
+        self._path = path
+        self._seen: set[str] = set()
+
+    def _get(self, key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
+        self._seen.add(key)
+        value = self._data.get(key, default)
+        # bool is an int subclass; a port of `true` is a mistake, not 1.
+        if isinstance(value, bool) and kind is not bool:
+            raise ConfigError(f"{self._path}.{key}: expected {_kind_name(kind)}, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(f"{self._path}.{key}: expected {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str) -> str:
+        value: str = self._get(key, default, str)
+        return value
+
+    def integer(self, key: str, default: int, *, lo: int, hi: int) -> int:
+        value: int = self._get(key, default, int)
+        if not lo <= value <= hi:
+            raise ConfigError(f"{self._path}.{key}: {value!r} is outside {lo}..{hi}")
+        return value
+
+    def number(self, key: str, default: float, *, lo: float) -> float:
+        value = self._get(key, default, (int, float))
+        if value < lo:
+            raise ConfigError(f"{self._path}.{key}: {value!r} is below {lo}")
+        return float(value)
+
+    def text_list(self, key: str, default: list[str]) -> tuple[str, ...]:
+        value = self._get(key, default, list)
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self._path}.{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    def table(self, key: str) -> _Table:
+        sub = self._get(key, {}, dict)
+        return _Table(sub, f"{self._path}.{key}" if self._path else key)
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            where = f"[{self._path}]" if self._path else "top level"
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    if isinstance(kind, tuple):
+        return "a number"
+    return names.get(kind, kind.__name__)
+
+
+def _listener(table: _Table, default_port: int) -> Listener:
+    listener = Listener(
+        host=table.text("host", "127.0.0.1"),
+        port=table.integer("port", default_port, lo=0, hi=65535),
+    )
+    table.check_unknown()
+    return listener
+
+
+def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) -> Config:
+    """Build a Config from parsed TOML `data`; `env` supplies secret overrides."""
+    root = _Table(data, "")
+
+    s3 = root.table("s3")
+    s3_settings = S3Settings(
+        listen=_listener(s3.table("listen"), 9000),
+        region=s3.text("region", "us-east-1"),
+        base_domains=tuple(d.lower() for d in s3.text_list("base_domains", ["s3.localhost"])),
+        max_clock_skew_seconds=s3.integer("max_clock_skew_seconds", 900, lo=1, hi=3600),
+    )
+    s3.check_unknown()
+
+    admin = _listener(root.table("admin"), 9001)
+
+    up = root.table("upstream")
+    endpoint = up.text("endpoint", "http://127.0.0.1:9100").rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"upstream.endpoint: expected an http(s) URL, got {endpoint!r}")
+    file_key_id = up.text("access_key_id", "")
+    file_secret = up.text("secret_access_key", "")
+    upstream = UpstreamSettings(
+        endpoint=endpoint,
+        region=up.text("region", "us-east-1"),
+        access_key_id=env.get(ENV_UPSTREAM_ACCESS_KEY_ID) or file_key_id,
+        secret_access_key=env.get(ENV_UPSTREAM_SECRET_ACCESS_KEY) or file_secret,
+        connect_timeout_seconds=up.number("connect_timeout_seconds", 5.0, lo=0.1),
+        read_timeout_seconds=up.number("read_timeout_seconds", 60.0, lo=0.1),
+        max_connections=up.integer("max_connections", 100, lo=1, hi=10_000),
+    )
+    up.check_unknown()
+
+    ledger = root.table("ledger")
+    ledger_path = Path(ledger.text("path", "var/billflow.sqlite3"))
+    ledger.check_unknown()
+
+    log = root.table("log")
+    level = log.text("level", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"log.level: expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log.check_unknown()
+    root.check_unknown()
+
+    return Config(
+        s3=s3_settings,
+        admin=admin,
+        upstream=upstream,
+        ledger_path=ledger_path if ledger_path.is_absolute() else base_dir / ledger_path,
+        log_level=level,
+    )
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read `path`; relative paths inside it are relative to the file's directory."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    cfg = parse(data, os.environ if env is None else env, base_dir=path.resolve().parent)
+    return Config(
+        s3=cfg.s3,
+        admin=cfg.admin,
+        upstream=cfg.upstream,
+        ledger_path=cfg.ledger_path,
+        log_level=cfg.log_level,
+        source=path,
+    )

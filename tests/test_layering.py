@@ -1,0 +1,90 @@
+"""The direction of dependency (STYLE.md): a wrong import arrow fails here, found by an ast walk."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STDLIB = sys.stdlib_module_names
+
+#: proxy module -> the proxy modules it may import. Leaves import stdlib plus s3errors only.
+ALLOWED_INTERNAL: dict[str, set[str]] = {
+    "s3errors": set(),
+    "addressing": {"s3errors"},
+    "sigv4": {"s3errors"},
+    "checksums": {"s3errors"},
+    "payload": {"s3errors", "checksums"},
+    "config": set(),
+    "log": set(),
+    "ledger": {"config"},
+    "forward": {"config", "s3errors"},
+    "s3app": {
+        "addressing",
+        "payload",
+        "sigv4",
+        "config",
+        "forward",
+        "ledger",
+        "log",
+        "s3errors",
+    },
+    "admin": {"ledger", "log", "config"},
+    "__main__": {"admin", "s3app", "config", "ledger", "log"},
+    "__init__": set(),
+}
+#: Third-party packages each module may use (leaves: none, save the checksum library).
+ALLOWED_EXTERNAL: dict[str, set[str]] = {
+    "checksums": {"awscrt"},
+    "ledger": {"aiosqlite"},
+    "forward": {"aiohttp", "botocore", "yarl"},
+    "s3app": {"aiohttp"},
+    "admin": {"aiohttp"},
+    "__main__": {"aiohttp"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module in {"proxy", "billing"}:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return names
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).glob("*.py"))
+
+
+@pytest.mark.parametrize("path", _modules("proxy"), ids=lambda p: p.stem)
+def test_proxy_module_imports_follow_the_layering(path: Path) -> None:
+    module = path.stem
+    assert module in ALLOWED_INTERNAL, f"proxy/{path.name} is not placed in the layering table"
+    for name in _imports(path):
+        top = name.split(".")[0]
+        if top == "billing":
+            continue  # proxy may use billing; billing may never use proxy
+        if top == "proxy":
+            dep = name.split(".")[1]
+            assert dep in ALLOWED_INTERNAL[module], f"proxy.{module} must not import proxy.{dep}"
+        elif top not in STDLIB and top != "__future__":
+            allowed = ALLOWED_EXTERNAL.get(module, set())
+            assert top in allowed, f"proxy.{module} must not import {top}"
+
+
+@pytest.mark.parametrize("path", _modules("billing"), ids=lambda p: p.stem)
+def test_billing_module_imports_stdlib_and_reportlab_only(path: Path) -> None:
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top in STDLIB or top in {"__future__", "reportlab", "billing"}, (
+            f"billing.{path.stem} must not import {top}"
+        )
