@@ -36,6 +36,7 @@ class S3Settings:
     region: str
     base_domains: tuple[str, ...]
     max_clock_skew_seconds: int
+    credential_cache_seconds: float
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
         region=s3.text("region", "us-east-1"),
         base_domains=tuple(d.lower() for d in s3.text_list("base_domains", ["s3.localhost"])),
         max_clock_skew_seconds=s3.integer("max_clock_skew_seconds", 900, lo=1, hi=3600),
+        credential_cache_seconds=s3.number("credential_cache_seconds", 2.0, lo=0.0),
     )
     s3.check_unknown()
 

@@ -44,6 +44,10 @@ class S3ErrorCode(enum.Enum):
     InvalidArgument = (400, "Invalid Argument")
     InvalidBucketName = (400, "The specified bucket is not valid.")
     InvalidURI = (400, "Couldn't parse the specified URI.")
+    InvalidChunkSizeError = (
+        403,
+        "Only the last chunk is allowed to have a size less than 8192 bytes",
+    )
     InvalidDigest = (400, "The Content-MD5 or checksum value you specified is not valid.")
     InvalidRequest = (400, "Invalid Request")
     KeyTooLongError = (400, "Your key is too long.")
@@ -51,6 +55,11 @@ class S3ErrorCode(enum.Enum):
         400,
         "The XML you provided was not well-formed or did not validate against our published "
         "schema.",
+    )
+    MalformedTrailerError = (
+        400,
+        "The request contained trailing data that was not well-formed or did not conform to "
+        "our published schema.",
     )
     MethodNotAllowed = (405, "The specified method is not allowed against this resource.")
     MissingContentLength = (411, "You must provide the Content-Length HTTP header.")

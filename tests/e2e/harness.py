@@ -1,0 +1,263 @@
+"""The processes behind the e2e tests: moto_server and BillFlow as real subprocesses.
+
+Owns: free ports, the BillFlow config file, starting a process with its output in a file, bounded
+readiness polls, and stopping only the process we started (signal, bounded wait, then kill),
+failing with its output when it died, hung or exited non-zero. Does not own: fixtures
+(conftest.py) or raw S3 requests (s3wire.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+BASE_DOMAIN = "s3.localhost"
+UPSTREAM_KEY = ("testing", "testing")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+MiB = 1024 * 1024
+TENANT = "e2e-tenant"
+
+# Retries would hide a first answer that was wrong; every client here makes one attempt.
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
+
+#: The boto3 configurations of issue 2: the installed version's defaults, and s3v4 with payload
+#: signing forced on and off (off sends UNSIGNED-PAYLOAD even over plain HTTP).
+BOTO3_CONFIGS: dict[str, Config | None] = {
+    "default": None,
+    "s3v4-signed-payload": Config(signature_version="s3v4", s3={"payload_signing_enabled": True}),
+    "s3v4-unsigned-payload": Config(
+        signature_version="s3v4", s3={"payload_signing_enabled": False}
+    ),
+}
+
+
+def tool(name: str) -> str:
+    """A console script of the venv running the tests, else from PATH."""
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is neither in {BIN} nor on PATH", pytrace=False)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_status(host: str, port: int, path: str) -> int | None:
+    """Status of GET `path`, or None when nothing answers (yet)."""
+    conn = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+class Service:
+    """One subprocess we started, its stdout and stderr in a file (the child writes it)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self._log_file = log.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.proc.poll() is not None:
+                self.stop(check=False)
+                self._fail(f"exited with {self.proc.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                self.stop(check=False)
+                self._fail(f"not ready after {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, *, check: bool = True) -> None:
+        """Signal our process and wait; kill it past STOP_TIMEOUT. With `check`, fail unless it
+        had kept running until now and then exited 0."""
+        died_early = self.proc.poll() is not None
+        try:
+            if not died_early:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    if check:
+                        self._fail(f"still running {STOP_TIMEOUT:.0f} s after {sig.name}")
+        finally:
+            self._log_file.close()
+        if check and died_early:
+            self._fail(f"died during the tests with {self.proc.returncode}")
+        if check and self.proc.returncode != 0:
+            self._fail(f"exited with {self.proc.returncode} on {sig.name}")
+
+    def _fail(self, what: str) -> None:
+        pytest.fail(
+            f"{self.name} ({' '.join(self.argv)}) {what}; its output:\n{self.log_tail()}",
+            pytrace=False,
+        )
+
+
+@dataclass(frozen=True)
+class Upstream:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    tenant: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+@dataclass
+class Gateway:
+    """A BillFlow process: its S3 endpoint, admin endpoint, config, log and CLI."""
+
+    host: str
+    port: int
+    admin_port: int
+    config: Path
+    env: dict[str, str]
+    service: Service | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        assert self.service is not None
+        return self.service.log
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`python -m proxy --config CFG ARGS...` (the same as the `billflow` script)."""
+        return subprocess.run(
+            [sys.executable, "-m", "proxy", "--config", str(self.config), *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def cli_json(self, *args: str) -> dict[str, Any]:
+        done = self.cli(*args, "--json")
+        if done.returncode != 0:
+            pytest.fail(
+                f"billflow {' '.join(args)} --json exited {done.returncode}:\n"
+                f"{done.stdout}\n{done.stderr}",
+                pytrace=False,
+            )
+        try:
+            result: dict[str, Any] = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"billflow {' '.join(args)} --json printed {done.stdout!r}", pytrace=False)
+        return result
+
+    def create_key(self, tenant: str) -> TenantKey:
+        made = self.cli_json("key", "create", tenant)
+        assert made["tenant"] == tenant, made
+        assert len(made["access_key_id"]) == 20, made
+        assert len(made["secret_access_key"]) == 40, made
+        return TenantKey(tenant, made["access_key_id"], made["secret_access_key"])
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "proxy", "--config", str(self.config), "serve"]
+        self.service = Service("billflow", argv, self.env, self.config.parent / "billflow.log")
+        self.service.wait_ready(lambda: http_status(self.host, self.admin_port, "/healthz") == 200)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        assert self.service is not None
+        self.service.stop(sig)
+
+
+def write_config(directory: Path, upstream_url: str, upstream_extra: str = "") -> Gateway:
+    """A BillFlow config in `directory` on fresh ports, with its own ledger; `upstream_extra`
+    is more TOML for the [upstream] table."""
+    port, admin_port = free_port(), free_port()
+    config = directory / "billflow.toml"
+    config.write_text(
+        f"""\
+[s3]
+region = "{REGION}"
+base_domains = ["{BASE_DOMAIN}"]
+
+[s3.listen]
+host = "127.0.0.1"
+port = {port}
+
+[admin]
+host = "127.0.0.1"
+port = {admin_port}
+
+[upstream]
+endpoint = "{upstream_url}"
+region = "{REGION}"
+{upstream_extra}
+[ledger]
+path = "{directory / "ledger.sqlite3"}"
+
+[log]
+level = "INFO"
+"""
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BILLFLOW_"))}
+    env["BILLFLOW_UPSTREAM_ACCESS_KEY_ID"], env["BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY"] = (
+        UPSTREAM_KEY
+    )
+    return Gateway("127.0.0.1", port, admin_port, config, env)
+
+
+@dataclass(frozen=True)
+class Served:
+    gateway: Gateway
+    key: TenantKey
