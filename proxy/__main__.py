@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,20 +20,51 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy import admin, s3app
-from proxy.config import Config, ConfigError, load
+from proxy.config import Config, ConfigError, TLSFiles, load
 from proxy.ledger import Ledger, LedgerError
 from proxy.log import configure, server_logger
 
 DEFAULT_CONFIG = "config.toml"
 
 
+def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"cannot load TLS files {tls.cert_file}, {tls.key_file}: {e}") from e
+    return ctx
+
+
+def _reload_tls(contexts: list[tuple[ssl.SSLContext, TLSFiles]]) -> None:
+    """SIGHUP: load renewed certificates into the live contexts; new handshakes use them, open
+    connections are untouched. A broken file keeps the old certificate and says why."""
+    for ctx, tls in contexts:
+        try:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as e:
+            server_logger.error(
+                "TLS reload of %s failed, keeping the old one: %s", tls.cert_file, e
+            )
+        else:
+            server_logger.info("TLS certificate reloaded from %s", tls.cert_file)
+
+
 async def serve(cfg: Config) -> None:
     cfg.upstream.require_credentials()
+    tls_contexts = [
+        (_tls_context(listener.tls), listener.tls)
+        for listener in (cfg.s3.listen, cfg.admin)
+        if listener.tls is not None
+    ]
     ledger = await Ledger.open(cfg.ledger_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_tls, tls_contexts)
+    contexts = iter(tls_contexts)
     runners: list[web.AppRunner] = []
     try:
         for app, listener, name in (
@@ -43,9 +75,14 @@ async def serve(cfg: Config) -> None:
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             runners.append(runner)
-            site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
+            ssl_context = next(contexts)[0] if listener.tls else None
+            site = web.TCPSite(
+                runner, listener.host, listener.port, reuse_address=True, ssl_context=ssl_context
+            )
             await site.start()
-            server_logger.info("%s listener on http://%s:%d", name, listener.host, listener.port)
+            server_logger.info(
+                "%s listener on %s://%s:%d", name, listener.scheme, listener.host, listener.port
+            )
         server_logger.info("upstream %s, region %s", cfg.upstream.endpoint, cfg.s3.region)
         await stop.wait()
         server_logger.info("shutting down")

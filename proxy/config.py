@@ -25,9 +25,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class TLSFiles:
+    cert_file: Path  # PEM: the certificate, then any intermediates
+    key_file: Path  # PEM private key
+
+
+@dataclass(frozen=True)
 class Listener:
     host: str
     port: int
+    tls: TLSFiles | None = None  # None: plain HTTP
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class S3Settings:
     base_domains: tuple[str, ...]
     max_clock_skew_seconds: int
     credential_cache_seconds: float
+    allow_sigv2: bool
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,14 @@ class _Table:
         value: str = self._get(key, default, str)
         return value
 
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value: bool = self._get(key, default, bool)
+        return value
+
     def integer(self, key: str, default: int, *, lo: int, hi: int) -> int:
         value: int = self._get(key, default, int)
         if not lo <= value <= hi:
@@ -120,18 +140,36 @@ class _Table:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     if isinstance(kind, tuple):
         return "a number"
     return names.get(kind, kind.__name__)
 
 
-def _listener(table: _Table, default_port: int) -> Listener:
+def _tls(table: _Table, base_dir: Path) -> TLSFiles | None:
+    cert = table.text("cert_file", "")
+    key = table.text("key_file", "")
+    table.check_unknown()
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError(f"{table.path}: set both cert_file and key_file, or neither")
+    return TLSFiles(cert_file=base_dir / cert, key_file=base_dir / key)
+
+
+def _listener(table: _Table, default_port: int, tls: TLSFiles | None) -> Listener:
     listener = Listener(
         host=table.text("host", "127.0.0.1"),
         port=table.integer("port", default_port, lo=0, hi=65535),
+        tls=tls,
     )
-    table.check_unknown()
     return listener
 
 
@@ -140,16 +178,21 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
     root = _Table(data, "")
 
     s3 = root.table("s3")
+    listen = s3.table("listen")
     s3_settings = S3Settings(
-        listen=_listener(s3.table("listen"), 9000),
+        listen=_listener(listen, 9000, _tls(s3.table("tls"), base_dir)),
         region=s3.text("region", "us-east-1"),
         base_domains=tuple(d.lower() for d in s3.text_list("base_domains", ["s3.localhost"])),
         max_clock_skew_seconds=s3.integer("max_clock_skew_seconds", 900, lo=1, hi=3600),
         credential_cache_seconds=s3.number("credential_cache_seconds", 2.0, lo=0.0),
+        allow_sigv2=s3.boolean("allow_sigv2", True),
     )
+    listen.check_unknown()
     s3.check_unknown()
 
-    admin = _listener(root.table("admin"), 9001)
+    admin_table = root.table("admin")
+    admin = _listener(admin_table, 9001, _tls(admin_table.table("tls"), base_dir))
+    admin_table.check_unknown()
 
     up = root.table("upstream")
     endpoint = up.text("endpoint", "http://127.0.0.1:9100").rstrip("/")

@@ -82,6 +82,10 @@ class UpstreamRequest:
     content_length: int | None  # decoded body length; None means no body
     body: AsyncIterator[bytes] | None
     expect_continue: bool = False
+    # Set when the body goes up aws-chunked with this trailer (payload.TrailerReframer):
+    # (x-amz-trailer name, decoded length).
+    trailer: tuple[str, int] | None = None
+    extra_headers: list[tuple[str, str]] | None = None
 
 
 def forwardable_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -140,8 +144,19 @@ class Upstream:
             url = f"{url}?{req.query}"
         aws = AWSRequest(method=req.method, url=url)
         aws.headers["Host"] = self._host
+        codings = ""
         for name, value in forwardable_request_headers(req.headers):
+            if req.trailer is not None and name.lower() == "content-encoding":
+                codings = value
+                continue
             aws.headers.add_header(name, value)
+        for name, value in req.extra_headers or ():
+            aws.headers.add_header(name, value)
+        if req.trailer is not None:
+            trailer, decoded_length = req.trailer
+            aws.headers["Content-Encoding"] = f"aws-chunked,{codings}" if codings else "aws-chunked"
+            aws.headers["x-amz-decoded-content-length"] = str(decoded_length)
+            aws.headers["x-amz-trailer"] = trailer
         if req.content_length is not None:
             aws.headers["Content-Length"] = str(req.content_length)
         _Signer(self._credentials, self._settings.region, req.payload_hash).add_auth(aws)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from proxy.checksums import (
+    DIGEST_SIZES,
     ChecksumHeaders,
     decode_checksum_value,
     encode_checksum_value,
@@ -97,6 +98,11 @@ class BodyDecoder:
             self._updates.append(self._cks.update)
         self._ready: list[Segment] = []  # decoded and checked so far; the newest one is held
         self._error: S3Error | None = None
+
+    @property
+    def trailer_algorithm(self) -> str | None:
+        """The checksum algorithm whose value arrives in the trailer, if any."""
+        return self._expect.algorithm if self._expect.trailer else None
 
     def feed(self, data: bytes) -> bytes:
         if self._error is not None:
@@ -439,3 +445,34 @@ def _mode(payload_hash: str, chunked: bool) -> str | None:
         ArgumentName="x-amz-content-sha256",
         ArgumentValue=payload_hash,
     )
+
+
+class TrailerReframer:
+    """Re-frames a verified body as STREAMING-UNSIGNED-PAYLOAD-TRAILER for the upstream.
+
+    A trailing checksum is only known at the end of the body, too late for a request header, so
+    the upstream gets the body as one aws-chunked data chunk followed by the same trailer, and
+    stores the checksum as S3 would. The encoded length is known up front (the trailer value's
+    length is fixed by the algorithm), so the upstream request still has an exact Content-Length;
+    the trailer is written only after `finish()` verified it, so the upstream cannot complete the
+    request before every check passed.
+    """
+
+    def __init__(self, decoded_length: int, algorithm: str) -> None:
+        self.decoded_length = decoded_length
+        self.trailer_name = f"x-amz-checksum-{algorithm}"
+        self._value_length = 4 * ((DIGEST_SIZES[algorithm] + 2) // 3)  # base64 of the digest
+        self._algorithm = algorithm
+
+    def prefix(self) -> bytes:
+        return f"{self.decoded_length:x}\r\n".encode() if self.decoded_length else b""
+
+    def suffix(self, checksums: Mapping[str, str]) -> bytes:
+        data_end = b"\r\n" if self.decoded_length else b""
+        trailer = f"{self.trailer_name}:{checksums[self._algorithm]}\r\n".encode()
+        return data_end + b"0\r\n" + trailer + b"\r\n"
+
+    @property
+    def encoded_length(self) -> int:
+        data = len(self.prefix()) + self.decoded_length + (2 if self.decoded_length else 0)
+        return data + 3 + len(self.trailer_name) + 1 + self._value_length + 2 + 2

@@ -155,10 +155,12 @@ class _BodyPump:
         exchange: Exchange,
         *,
         send_continue: bool,
+        reframe: payload.TrailerReframer | None = None,
     ) -> None:
         self._request = request
         self._decoder = decoder
         self._exchange = exchange
+        self._reframe = reframe
         self.send_continue = send_continue
         self.error: S3Error | None = None
 
@@ -168,14 +170,18 @@ class _BodyPump:
                 # Only now, after the upstream said 100 too, does the tenant start sending.
                 await self._request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 self._request.writer.output_size = 0
+            if self._reframe is not None and (prefix := self._reframe.prefix()):
+                yield prefix
             async for data in _read_chunks(self._request):
                 out = self._decoder.feed(data)
                 if out:
                     self._exchange.bytes_in += len(out)
                     yield out
             tail = self._decoder.finish()
+            self._exchange.bytes_in += len(tail)
+            if self._reframe is not None:
+                tail += self._reframe.suffix(self._decoder.checksums)
             if tail:
-                self._exchange.bytes_in += len(tail)
                 yield tail
         except S3Error as e:
             self.error = e
@@ -270,8 +276,13 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     length = _decoded_length(request, auth)
     expect = request.headers.get("Expect", "").lower() == "100-continue"
     pump: _BodyPump | None = None
-    if request.body_exists and length != 0:
-        pump = _BodyPump(request, decoder, exchange, send_continue=expect)
+    reframe: payload.TrailerReframer | None = None
+    extra_headers: list[tuple[str, str]] = []
+    trailer_algorithm = decoder.trailer_algorithm
+    if request.body_exists and length:
+        if trailer_algorithm is not None:
+            reframe = payload.TrailerReframer(length, trailer_algorithm)
+        pump = _BodyPump(request, decoder, exchange, send_continue=expect, reframe=reframe)
     else:
         # An empty decoded body has no last byte to hold back, so it is checked in full before
         # the upstream sees the request: the payload hash (and any checksum header) must hold
@@ -280,17 +291,28 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
             await _BodyPump(request, decoder, exchange, send_continue=expect).drain()
         else:
             decoder.finish()
+        if trailer_algorithm is not None:  # known now, so it can travel as a plain header
+            extra_headers.append(
+                (f"x-amz-checksum-{trailer_algorithm}", decoder.checksums[trailer_algorithm])
+            )
 
-    is_hex = len(auth.payload_hash) == 64
+    if reframe is not None:
+        upstream_hash = sigv4.STREAMING_UNSIGNED_TRAILER
+    elif len(auth.payload_hash) == 64:
+        upstream_hash = auth.payload_hash.lower()  # verified by us; the upstream checks it again
+    else:
+        upstream_hash = sigv4.UNSIGNED_PAYLOAD
     up_req = UpstreamRequest(
         method=request.method,
         path=addressing.upstream_path(target),
         query=sigv4.canonical_query_string(raw_query, exclude=sigv4.PRESIGN_PARAMS),
         headers=headers,
-        payload_hash=auth.payload_hash.lower() if is_hex else sigv4.UNSIGNED_PAYLOAD,
-        content_length=length,
+        payload_hash=upstream_hash,
+        content_length=reframe.encoded_length if reframe is not None else length,
         body=pump.__aiter__() if pump is not None else None,
         expect_continue=pump is not None and pump.send_continue,
+        trailer=(reframe.trailer_name, reframe.decoded_length) if reframe is not None else None,
+        extra_headers=extra_headers,
     )
     try:
         upstream_resp = await request.app[UPSTREAM].open(up_req)

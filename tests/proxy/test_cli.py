@@ -60,3 +60,14 @@ def test_cli_serve_without_upstream_credentials_exits_2(
     monkeypatch.delenv("BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY", raising=False)
     assert main(["--config", str(cfg), "serve"]) == 2
     assert "BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY" in capsys.readouterr().err
+
+
+def test_cli_serve_with_missing_tls_files_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLFLOW_UPSTREAM_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY", "s")
+    path = tmp_path / "c.toml"
+    path.write_text('[s3.tls]\ncert_file = "absent.pem"\nkey_file = "absent.key"\n')
+    assert main(["--config", str(path), "serve"]) == 2
+    assert "cannot load TLS files" in capsys.readouterr().err

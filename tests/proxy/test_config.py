@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from proxy import config as config_module
 from proxy.config import (
     ENV_UPSTREAM_ACCESS_KEY_ID,
     ENV_UPSTREAM_SECRET_ACCESS_KEY,
@@ -36,6 +37,32 @@ def test_config_repository_file_comments_every_key() -> None:
             previous = stripped
 
 
+def test_config_repository_file_names_every_key_the_code_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documented file cannot fall behind the parser: every key read is written there."""
+    read: set[str] = set()
+    original = config_module._Table._get
+
+    def recording(self: Any, key: str, default: Any, kind: Any) -> Any:
+        value = original(self, key, default, kind)
+        if not isinstance(value, dict):
+            read.add(f"{self.path}.{key}" if self.path else key)
+        return value
+
+    monkeypatch.setattr(config_module._Table, "_get", recording)
+    parse({}, {}, base_dir=ROOT)
+
+    def flatten(table: dict[str, Any], prefix: str = "") -> set[str]:
+        keys: set[str] = set()
+        for k, v in table.items():
+            name = f"{prefix}{k}"
+            keys |= flatten(v, f"{name}.") if isinstance(v, dict) else {name}
+        return keys
+
+    assert flatten(tomllib.loads((ROOT / "config.toml").read_text())) == read
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -47,6 +74,8 @@ def test_config_repository_file_comments_every_key() -> None:
         ({"upstream": {"endpoint": "ftp://x"}}, "upstream.endpoint: expected an http(s) URL"),
         ({"log": {"level": "LOUD"}}, "log.level: expected DEBUG, INFO, WARNING or ERROR"),
         ({"nonsense": 1}, "top level: unknown key(s) nonsense"),
+        ({"s3": {"tls": {"cert_file": "c.pem"}}}, "s3.tls: set both cert_file and key_file"),
+        ({"s3": {"allow_sigv2": "yes"}}, "s3.allow_sigv2: expected true or false, got 'yes'"),
     ],
 )
 def test_config_bad_value_error_names_key_and_value(data: dict[str, Any], message: str) -> None:

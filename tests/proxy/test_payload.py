@@ -30,8 +30,8 @@ from proxy.payload import (
 )
 from proxy.s3errors import S3Error, S3ErrorCode
 
-MALFORMED_TRAILER = getattr(S3ErrorCode, "MalformedTrailerError", S3ErrorCode.InvalidRequest)
-INVALID_CHUNK_SIZE = getattr(S3ErrorCode, "InvalidChunkSizeError", S3ErrorCode.InvalidRequest)
+MALFORMED_TRAILER = S3ErrorCode.MalformedTrailerError
+INVALID_CHUNK_SIZE = S3ErrorCode.InvalidChunkSizeError
 TERMINATED = "The request body terminated unexpectedly"
 SPLITS = ["whole", "bytewise", "random"]
 UT, ST = STREAMING_UNSIGNED_TRAILER, STREAMING_SIGNED_TRAILER

@@ -8,7 +8,10 @@ bytes and headers that leave BillFlow (and that a refused body never arrives who
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import io
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +25,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
+from botocore.httpchecksum import _CHECKSUM_CLS, AwsChunkedWrapper
+from multidict import CIMultiDict
 
 from proxy import config, s3app, sigv4
 from proxy.ledger import Credentials, Ledger
@@ -33,7 +38,7 @@ UPSTREAM_KEY, UPSTREAM_SECRET = "UPSTREAMKEY", "upstream-secret"
 class Recorded:
     method: str
     raw_path: str
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
     body: bytes = b""
     complete: bool = False
 
@@ -49,7 +54,7 @@ class Recorder:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
-        rec = Recorded(request.method, request.raw_path, dict(request.headers))
+        rec = Recorded(request.method, request.raw_path, CIMultiDict(request.headers))
         self.requests.append(rec)
         try:
             while chunk := await request.content.read(65536):
@@ -297,3 +302,48 @@ async def test_s3app_access_log_redacts_presigned_signature(
     line = caplog.records[-1].getMessage()
     assert "deadbeef" not in line and "X-Amz-Signature=REDACTED" in line
     assert resp.headers["x-amz-request-id"] in line
+
+
+@pytest.mark.parametrize("size", [0, 1, 70_000])
+async def test_s3app_trailer_checksum_forwarded_upstream_as_aws_chunked_trailer(
+    proxy: tuple[Client, Credentials, Recorder], size: int
+) -> None:
+    """A trailing x-amz-checksum-* reaches the upstream (so it stores and returns it), and only
+    after BillFlow verified it: one data chunk, then the same trailer, exact Content-Length."""
+    client, creds, rec = proxy
+    data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    wire = AwsChunkedWrapper(io.BytesIO(data), _CHECKSUM_CLS["crc32"], "x-amz-checksum-crc32")
+    body = wire.read()
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(size),
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "Content-Type": "text/plain",
+    }
+    signed = _signed(
+        client,
+        creds,
+        "PUT",
+        "/bucket-a/k",
+        body,
+        headers,
+        payload_hash=sigv4.STREAMING_UNSIGNED_TRAILER,
+    )
+    resp = await client.put("/bucket-a/k", data=body, headers=signed)
+    assert resp.status == 200, await resp.text()
+    [seen] = rec.requests
+    assert seen.complete
+    if size == 0:  # nothing to hold back: checked first, the checksum travels as a header
+        assert seen.body == b"" and seen.headers["x-amz-checksum-crc32"] == crc
+        return
+    assert seen.headers["Content-Encoding"] == "aws-chunked"
+    assert seen.headers["x-amz-decoded-content-length"] == str(size)
+    assert seen.headers["x-amz-trailer"] == "x-amz-checksum-crc32"
+    assert seen.headers["x-amz-content-sha256"] == sigv4.STREAMING_UNSIGNED_TRAILER
+    assert seen.body == (
+        f"{size:x}\r\n".encode()
+        + data
+        + b"\r\n0\r\n"
+        + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    )
