@@ -25,6 +25,9 @@ from proxy.ledger import Ledger, LedgerError
 from proxy.log import configure, server_logger
 
 DEFAULT_CONFIG = "config.toml"
+#: Bytes aiohttp buffers per connection before it pauses reading (its default is 64 KiB). Larger
+#: buffers mean fewer, bigger reads and writes per GiB streamed; memory stays bounded by it.
+STREAM_BUFFER_BYTES = 256 * 1024
 
 
 def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
@@ -72,7 +75,9 @@ async def serve(cfg: Config) -> None:
             (admin.create_app(ledger), cfg.admin, "admin"),
         ):
             # The access log is ours (one line per request with its request id), not aiohttp's.
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, read_bufsize=STREAM_BUFFER_BYTES
+            )
             await runner.setup()
             runners.append(runner)
             ssl_context = next(contexts)[0] if listener.tls else None

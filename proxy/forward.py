@@ -135,6 +135,7 @@ class Upstream:
             # Objects stored with Content-Encoding: gzip must come back byte for byte.
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO,
+            read_bufsize=256 * 1024,
         )
 
     def sign(self, req: UpstreamRequest) -> tuple[str, list[tuple[str, str]]]:

@@ -44,6 +44,8 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 #: Body bytes are handed on as they arrive; a read returns at most this much.
 _READ_SIZE = 256 * 1024
+#: Upstream answers up to this size are read whole and sent back in one write.
+_SMALL_BODY_BYTES = 64 * 1024
 
 _SIGNED_STREAMING = frozenset({sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER})
 
@@ -330,19 +332,51 @@ async def _stream_back(
     request: web.Request, up: aiohttp.ClientResponse, exchange: Exchange
 ) -> web.StreamResponse:
     exchange.upstream_request_id = up.headers.get("x-amz-request-id", "-")
+    headers = returnable_response_headers(up.headers.items())
+    body_unread = request.body_exists and not request.content.is_eof()
+    if request.method != "HEAD" and (up.content_length or 0) <= _SMALL_BODY_BYTES:
+        # Small answers (XML documents, small objects): read whole, then send headers and body
+        # in one write. Memory stays bounded by _SMALL_BODY_BYTES, and an upstream failure can
+        # still become a clean S3 error because nothing was sent yet.
+        try:
+            body = await up.content.read() if up.content_length else b""
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise S3Error(S3ErrorCode.ServiceUnavailable) from e
+        if up.content_length is None or len(body) != up.content_length:
+            # No length announced (chunked) or a short read: stream whatever is left instead.
+            return await _stream_body(request, up, exchange, headers, body_unread, body)
+        small = web.Response(status=up.status, reason=up.reason, body=body, headers=headers)
+        if body_unread:
+            small.force_close()
+        exchange.bytes_out += len(body)
+        return small
+    return await _stream_body(request, up, exchange, headers, body_unread, b"")
+
+
+async def _stream_body(
+    request: web.Request,
+    up: aiohttp.ClientResponse,
+    exchange: Exchange,
+    headers: list[tuple[str, str]],
+    body_unread: bool,
+    first: bytes,
+) -> web.StreamResponse:
     resp = web.StreamResponse(status=up.status, reason=up.reason)
-    for name, value in returnable_response_headers(up.headers.items()):
+    for name, value in headers:
         resp.headers.add(name, value)
     if up.content_length is not None:
         resp.content_length = up.content_length
-    if request.body_exists and not request.content.is_eof():
+    if body_unread:
         resp.force_close()  # the upstream answered before the body was sent (e.g. NoSuchBucket)
     await resp.prepare(request)
+    if first:
+        await resp.write(first)
+        exchange.bytes_out += len(first)
     if request.method == "HEAD":
         await resp.write_eof()
         return resp
     try:
-        async for data in up.content.iter_chunked(_READ_SIZE):
+        async for data in up.content.iter_any():
             await resp.write(data)
             exchange.bytes_out += len(data)
     except (aiohttp.ClientError, TimeoutError) as e:
