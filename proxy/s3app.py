@@ -27,10 +27,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from proxy import addressing, payload, sigv4
+from proxy.cache import TTLCache
 from proxy.config import Config
 from proxy.forward import Upstream, UpstreamRequest, returnable_response_headers
-from proxy.keycache import KeyCache
-from proxy.ledger import Ledger
+from proxy.ledger import Credentials, Ledger
 from proxy.log import access_logger, server_logger
 from proxy.s3errors import S3Error, S3ErrorCode, error_xml
 
@@ -38,7 +38,7 @@ Clock = Callable[[], datetime]
 
 CONFIG = web.AppKey("config", Config)
 LEDGER = web.AppKey("ledger", Ledger)
-KEYS = web.AppKey("keys", KeyCache)
+KEYS: web.AppKey[TTLCache[Credentials | None]] = web.AppKey("keys")
 UPSTREAM = web.AppKey("upstream", Upstream)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
@@ -249,7 +249,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     auth = sigv4.parse(request.method, raw_path, raw_query, headers)
     if auth is None:
         raise S3Error(S3ErrorCode.AccessDenied)
-    creds = await request.app[KEYS].find(auth.access_key_id)
+    creds = await request.app[KEYS].get(auth.access_key_id, request.app[LEDGER].find_credentials)
     if creds is None:
         raise S3Error(S3ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=auth.access_key_id)
     exchange.tenant = creds.key.tenant_name
@@ -399,7 +399,7 @@ def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> we
     app = web.Application(middlewares=[outcome_middleware], client_max_size=0)
     app[CONFIG] = cfg
     app[LEDGER] = ledger
-    app[KEYS] = KeyCache(ledger, cfg.s3.credential_cache_seconds)
+    app[KEYS] = TTLCache(cfg.s3.credential_cache_seconds)
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
