@@ -4,9 +4,11 @@ Owns: canonicalisation (URI, query string, headers), parsing the Authorization h
 X-Amz-* query parameters into a `SigV4Request`, the checks S3 makes before it trusts a request
 (credential scope, clock, signature, unsigned x-amz-* headers), the signing key, the chain of
 chunk and trailer signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) bodies, and a small
-signer (`sign_headers`) built on the same canonical request.
+signer (`sign_headers`) built on the same canonical request. Header auth without
+x-amz-content-sha256 (curl 7.88 --aws-sigv4 signs a payload hash without sending it)
+parses with the hash unknown: the gateway supplies it (`with_payload_hash`), else `verify` refuses.
 Does not own: finding the secret of an access key (the ledger, called between `parse` and
-`verify`), reading, hashing or de-framing the body (payload.py), SigV2, SigV4a (ECDSA), browser
+`verify`), reading, hashing or de-framing the body (payload.py), SigV2 (sigv2.py), SigV4a, browser
 POST policies, or rendering errors (s3errors). Pure: no I/O; `now` is a parameter.
 
 Doc sections cited below, all in the Amazon S3 API Reference, "Authenticating Requests (AWS
@@ -22,7 +24,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -163,13 +165,15 @@ class SigV4Request:
     expires_seconds: int | None
     signed_headers: tuple[str, ...]
     signature: str  # lower-case hex
-    payload_hash: str
+    payload_hash: str  # "" while unknown: see payload_hash_sent
     canonical_request: str
     string_to_sign: str
     alt_canonical_request: str | None
     # x-amz-* headers present but not signed: S3 refuses them once the signature checks out.
     unsigned_headers: tuple[str, ...] = ()
     security_token: str | None = None  # x-amz-security-token / X-Amz-Security-Token, if any
+    # False: header auth signed a payload hash it did not send; with_payload_hash() supplies it.
+    payload_hash_sent: bool = True
 
     @property
     def scope(self) -> str:
@@ -303,10 +307,11 @@ def _parse_header(
     credential = _credential(fields["Credential"], False)
     signed = _signed_headers(fields["SignedHeaders"], False)
     signature = _signature(fields["Signature"], False)
-    if "x-amz-content-sha256" not in hdrs:  # [HDR] "required for all ... Version 4 requests"
-        message = "Missing required header for this request: x-amz-content-sha256"
-        raise S3Error(Code.InvalidRequest, message)
-    payload = _payload_hash(hdrs["x-amz-content-sha256"])
+    # [HDR] calls x-amz-content-sha256 "required for all ... Version 4 requests" and S3 refuses a
+    # request without it, but curl signs the body's hash without sending it. The hash stays ""
+    # (unknown) until with_payload_hash(); verify() refuses the request as S3 does until then.
+    sent = hdrs.get("x-amz-content-sha256")
+    payload = "" if sent is None else _payload_hash(sent)
     request_at, amz_date = _header_time(hdrs)
     return _request(
         method,
@@ -423,6 +428,7 @@ def _request(
         signed_headers=signed,
         signature=signature,
         payload_hash=payload,
+        payload_hash_sent=payload != "",  # only header auth can leave it unknown
         canonical_request=canonical,
         string_to_sign=_string_to_sign(amz_date, _scope(scope_date, region, service), canonical),
         alt_canonical_request=alt,
@@ -445,10 +451,34 @@ def _unsigned(hdrs: dict[str, str], signed: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+def with_payload_hash(req: SigV4Request, payload_hash: str) -> SigV4Request:
+    """`req` with the hex SHA-256 its client signed but did not send (payload_hash_sent False):
+    the canonical request's last line, the string to sign and the alternative rebuilt."""
+    if req.payload_hash_sent or not _HEX64.fullmatch(payload_hash):
+        raise ValueError("only a hex SHA-256 for a request that did not send its payload hash")
+    payload_hash = payload_hash.lower()
+
+    def last_line(canonical: str) -> str:
+        return canonical.rpartition("\n")[0] + "\n" + payload_hash
+
+    canonical = last_line(req.canonical_request)
+    alt = req.alt_canonical_request
+    return replace(
+        req,
+        payload_hash=payload_hash,
+        canonical_request=canonical,
+        string_to_sign=_string_to_sign(req.amz_date, req.scope, canonical),
+        alt_canonical_request=None if alt is None else last_line(alt),
+    )
+
+
 def verify(
     req: SigV4Request, secret: str, now: datetime, *, region: str, max_skew: timedelta = _SKEW
 ) -> bytes:
     """Check scope, clock and signature of `req`; return the signing key (for ChunkChain)."""
+    if not req.payload_hash:  # fail closed: never check a signature over an unknown hash
+        message = "Missing required header for this request: x-amz-content-sha256"
+        raise S3Error(Code.InvalidRequest, message)
     if req.service != "s3":
         detail = f'incorrect service "{req.service}". This endpoint belongs to "s3".'
         raise _malformed(req.presigned, detail, credential=True)
@@ -552,9 +582,11 @@ def sign_headers(
     secret: str,
     region: str,
     service: str = "s3",
+    payload_hash: str | None = None,
 ) -> str:
     """The Authorization value signing every header given, which must include host, x-amz-date
-    and x-amz-content-sha256 (the payload hash), as botocore's S3SigV4Auth sends them."""
+    and x-amz-content-sha256 (the payload hash), as botocore's S3SigV4Auth sends them; or, as
+    curl does, `payload_hash` signed without that header."""
     hdrs = _header_map(headers)
     signed = tuple(sorted(hdrs))
     amz_date = hdrs["x-amz-date"]
@@ -573,7 +605,7 @@ def sign_headers(
         expires=None,
         signed=signed,
         signature="",
-        payload=hdrs["x-amz-content-sha256"],
+        payload=hdrs["x-amz-content-sha256"] if payload_hash is None else payload_hash,
         token=None,
     )
     key = signing_key(secret, req.scope_date, region, service)
