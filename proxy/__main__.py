@@ -1,28 +1,36 @@
-"""Command line: `billflow serve`, and the key-store commands an operator needs before an admin API.
+"""Command line: `billflow serve`, and the commands an operator runs beside the admin API.
 
 Owns: argument parsing, composing the running service (ledger, S3 app, admin app) on one event loop,
-and graceful shutdown on SIGINT/SIGTERM. Does not own: any request handling.
+graceful shutdown on SIGINT/SIGTERM, and the commands `tenant create`, `key create`,
+`admin create|token` and `master-key generate|rotate`. Does not own: any request handling.
+Exit status: 0 done; 1 refused by the ledger (unknown tenant, duplicate name); 2 configuration
+(including a missing or wrong BILLFLOW_MASTER_KEY / BILLFLOW_JWT_SECRET).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from proxy import admin, s3app
-from proxy.config import Config, ConfigError, TLSFiles, load
+from proxy import admin, adminauth, s3app
+from proxy.adminauth import TokenError
+from proxy.config import ENV_MASTER_KEY, Config, ConfigError, TLSFiles, load
+from proxy.crypto import MasterKeyError, SecretBox, hash_password
 from proxy.ledger import Ledger, LedgerError
 from proxy.log import configure, server_logger
+from proxy.records import InvalidValue, NotFound
 
 DEFAULT_CONFIG = "config.toml"
 #: Bytes aiohttp buffers per connection before it pauses reading (its default is 64 KiB). Larger
@@ -45,8 +53,11 @@ def _reload_tls(contexts: list[tuple[ssl.SSLContext, TLSFiles]]) -> None:
     connections are untouched. A broken file keeps the old certificate and says why."""
     for ctx, tls in contexts:
         try:
+            # Try the pair on a scratch context first: load_cert_chain installs the certificate
+            # before it finds that the key does not match, which would break the live context.
+            _tls_context(tls)
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        except (OSError, ssl.SSLError) as e:
+        except (ConfigError, OSError, ssl.SSLError) as e:
             server_logger.error(
                 "TLS reload of %s failed, keeping the old one: %s", tls.cert_file, e
             )
@@ -56,12 +67,14 @@ def _reload_tls(contexts: list[tuple[ssl.SSLContext, TLSFiles]]) -> None:
 
 async def serve(cfg: Config) -> None:
     cfg.upstream.require_credentials()
+    box = _box(cfg, required=True)
+    cfg.admin_tokens.require_secret()
     tls_contexts = [
         (_tls_context(listener.tls), listener.tls)
         for listener in (cfg.s3.listen, cfg.admin)
         if listener.tls is not None
     ]
-    ledger = await Ledger.open(cfg.ledger_path)
+    ledger = await Ledger.open(cfg.ledger_path, box)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,9 +83,17 @@ async def serve(cfg: Config) -> None:
     contexts = iter(tls_contexts)
     runners: list[web.AppRunner] = []
     try:
+        s3 = s3app.create_app(cfg, ledger)
+        # Admin changes to keys and bucket owners reach the S3 listener's caches at once.
+        admin_app = admin.create_app(
+            cfg,
+            ledger,
+            s3[s3app.KEYS].forget,
+            on_bucket_owner_changed=s3[s3app.ISOLATION].forget,
+        )
         for app, listener, name in (
-            (s3app.create_app(cfg, ledger), cfg.s3.listen, "S3"),
-            (admin.create_app(ledger), cfg.admin, "admin"),
+            (s3, cfg.s3.listen, "S3"),
+            (admin_app, cfg.admin, "admin"),
         ):
             # The access log is ours (one line per request with its request id), not aiohttp's.
             runner = web.AppRunner(
@@ -99,26 +120,126 @@ async def serve(cfg: Config) -> None:
         await ledger.close()
 
 
-async def _tenant_create(cfg: Config, name: str) -> dict[str, object]:
-    ledger = await Ledger.open(cfg.ledger_path)
-    try:
-        tenant = await ledger.create_tenant(name, now=datetime.now(UTC))
-    finally:
-        await ledger.close()
-    return {"id": tenant.id, "name": tenant.name}
+Result = tuple[dict[str, object], str]  # (--json output, text output)
+MIN_PASSWORD = 12
 
 
-async def _key_create(cfg: Config, tenant: str) -> dict[str, object]:
-    ledger = await Ledger.open(cfg.ledger_path)
+def _box(cfg: Config, *, required: bool) -> SecretBox | None:
+    """The master key when a command needs it (or when given: a schema-1 upgrade seals with it)."""
+    if required or cfg.master_key:
+        return SecretBox.from_text(cfg.require_master_key())
+    return None
+
+
+async def _with_ledger(
+    cfg: Config, box: SecretBox | None, work: Callable[[Ledger], Awaitable[Result]]
+) -> Result:
+    ledger = await Ledger.open(cfg.ledger_path, box)
     try:
-        creds = await ledger.create_access_key(tenant, now=datetime.now(UTC))
+        return await work(ledger)
     finally:
         await ledger.close()
-    return {
-        "tenant": creds.key.tenant_name,
-        "access_key_id": creds.key.access_key_id,
-        "secret_access_key": creds.secret,
-    }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _tenant_create(cfg: Config, args: argparse.Namespace) -> Result:
+    async def work(ledger: Ledger) -> Result:
+        tenant = await ledger.create_tenant(args.name, now=_now(), billing_email=args.email)
+        return {
+            "id": tenant.id,
+            "name": tenant.name,
+        }, f"tenant {tenant.name} created (id {tenant.id})"
+
+    return await _with_ledger(cfg, _box(cfg, required=False), work)
+
+
+async def _key_create(cfg: Config, args: argparse.Namespace) -> Result:
+    async def work(ledger: Ledger) -> Result:
+        tenant = await ledger.get_tenant_by_name(args.tenant)
+        if tenant is None:
+            raise NotFound(f"no tenant named {args.tenant!r}")
+        creds = await ledger.create_access_key(tenant.id, now=_now())
+        result: dict[str, object] = {
+            "tenant": creds.key.tenant_name,
+            "access_key_id": creds.key.access_key_id,
+            "secret_access_key": creds.secret,
+        }
+        return result, (
+            f"access key for tenant {tenant.name} (the secret is not shown again):\n"
+            f"aws_access_key_id = {creds.key.access_key_id}\n"
+            f"aws_secret_access_key = {creds.secret}"
+        )
+
+    return await _with_ledger(cfg, _box(cfg, required=True), work)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise InvalidValue("the passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidValue(f"a password needs at least {MIN_PASSWORD} characters")
+    return password
+
+
+async def _admin_create(cfg: Config, args: argparse.Namespace) -> Result:
+    password_hash = hash_password(_read_password(args.password_stdin))
+
+    async def work(ledger: Ledger) -> Result:
+        await ledger.create_admin(args.user, password_hash, now=_now())
+        return {"username": args.user}, f"admin {args.user} created"
+
+    return await _with_ledger(cfg, _box(cfg, required=False), work)
+
+
+async def _admin_token(cfg: Config, args: argparse.Namespace) -> Result:
+    cfg.admin_tokens.require_secret()
+
+    async def work(ledger: Ledger) -> Result:
+        if await ledger.admin_password_hash(args.user) is None:
+            raise NotFound(f"no admin named {args.user!r}")
+        token, expires_at = adminauth.mint(cfg.admin_tokens, args.user, now=_now(), ttl=args.ttl)
+        return {"token": token, "expires_at": expires_at.isoformat()}, token
+
+    return await _with_ledger(cfg, _box(cfg, required=False), work)
+
+
+async def _master_key_generate(cfg: Config, args: argparse.Namespace) -> Result:
+    key = SecretBox.generate_key()
+    return {"master_key": key}, key
+
+
+async def _master_key_rotate(cfg: Config, args: argparse.Namespace) -> Result:
+    async def work(ledger: Ledger) -> Result:
+        count = await ledger.reseal_secrets()
+        text = f"{count} secret(s) re-sealed under the first key of {ENV_MASTER_KEY}"
+        return {"resealed": count}, text
+
+    return await _with_ledger(cfg, _box(cfg, required=True), work)
+
+
+Command = Callable[[Config, argparse.Namespace], Coroutine[Any, Any, Result]]
+_COMMANDS: dict[tuple[str, str], Command] = {
+    ("tenant", "create"): _tenant_create,
+    ("key", "create"): _key_create,
+    ("admin", "create"): _admin_create,
+    ("admin", "token"): _admin_token,
+    ("master-key", "generate"): _master_key_generate,
+    ("master-key", "rotate"): _master_key_rotate,
+}
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return adminauth.parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,18 +251,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the S3 and admin listeners")
-    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
-        dest="action", required=True
-    )
-    t_create = tenant.add_parser("create", help="create a tenant")
+
+    def group(name: str, help: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        return sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)
+
+    def command(parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                help: str) -> argparse.ArgumentParser:  # fmt: skip
+        cmd = parent.add_parser(name, help=help)
+        cmd.add_argument("--json", action="store_true", help="print JSON")
+        return cmd
+
+    tenant = group("tenant", "manage tenants")
+    t_create = command(tenant, "create", "create a tenant")
     t_create.add_argument("name")
-    t_create.add_argument("--json", action="store_true", help="print JSON")
-    key = sub.add_parser("key", help="manage access keys").add_subparsers(
-        dest="action", required=True
+    t_create.add_argument("--email", help="billing email address")
+    key = group("key", "manage access keys")
+    command(key, "create", "issue an access key; the secret is shown once").add_argument("tenant")
+    admin_ = group("admin", "manage admin API accounts")
+    a_create = command(admin_, "create", "create an admin account (asks for a password)")
+    a_create.add_argument("user")
+    a_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    k_create = key.add_parser("create", help="issue an access key; the secret is shown once")
-    k_create.add_argument("tenant")
-    k_create.add_argument("--json", action="store_true", help="print JSON")
+    a_token = command(admin_, "token", "print an admin API token, e.g. for scripts")
+    a_token.add_argument("user")
+    a_token.add_argument("--ttl", type=_duration, help="lifetime: 90s, 30m, 12h, 7d")
+    master = group("master-key", f"the key sealing access-key secrets ({ENV_MASTER_KEY})")
+    command(master, "generate", "print a new random master key")
+    command(master, "rotate", "re-seal every secret under the first key")
     return p
 
 
@@ -157,18 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(cfg.log_level)
             asyncio.run(serve(cfg))
             return 0
-        if args.command == "tenant":
-            result = asyncio.run(_tenant_create(cfg, args.name))
-            text = f"tenant {result['name']} created (id {result['id']})"
-        else:
-            result = asyncio.run(_key_create(cfg, args.tenant))
-            text = (
-                f"access key for tenant {result['tenant']} (the secret is not shown again):\n"
-                f"aws_access_key_id = {result['access_key_id']}\n"
-                f"aws_secret_access_key = {result['secret_access_key']}"
-            )
+        result, text = asyncio.run(_COMMANDS[args.command, args.action](cfg, args))
     except ConfigError as e:
         print(f"billflow: configuration error: {e}", file=sys.stderr)
+        return 2
+    except (MasterKeyError, TokenError) as e:
+        print(f"billflow: {e}", file=sys.stderr)
         return 2
     except LedgerError as e:
         print(f"billflow: {e}", file=sys.stderr)

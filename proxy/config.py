@@ -1,13 +1,15 @@
 """config.toml -> frozen, typed settings.
 
 Owns: reading the TOML file, defaults, validation (errors name the key and the bad value) and the
-environment overrides, which exist for secrets only (upstream credentials). Does not own: what the
-settings mean at run time; each consumer documents that. The documented reference is `config.toml`
-at the repository root; `tests/proxy/test_config.py` keeps the two in step.
+environment overrides, which exist for secrets only (upstream credentials; the admin JWT secret
+and the ledger's master key, which come from the environment and nowhere else). Does not own:
+what the settings mean at run time; each consumer documents that. The documented reference is
+`config.toml` at the repository root; `tests/proxy/test_config.py` keeps the two in step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +20,11 @@ from typing import Any
 #: Environment variables that override secrets. Nothing else is read from the environment.
 ENV_UPSTREAM_ACCESS_KEY_ID = "BILLFLOW_UPSTREAM_ACCESS_KEY_ID"
 ENV_UPSTREAM_SECRET_ACCESS_KEY = "BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY"
+#: HS256 signing secret of admin tokens: any string of at least 32 bytes (environment only).
+ENV_JWT_SECRET = "BILLFLOW_JWT_SECRET"
+#: Fernet key(s) sealing access-key secrets in the ledger (environment only; see proxy/crypto.py).
+ENV_MASTER_KEY = "BILLFLOW_MASTER_KEY"
+MIN_JWT_SECRET_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -71,13 +78,50 @@ class UpstreamSettings:
 
 
 @dataclass(frozen=True)
+class AdminTokens:
+    """[admin.tokens]: the JWTs the admin API accepts. The secret is never read from the file."""
+
+    issuer: str
+    audience: str
+    ttl_seconds: int
+    max_ttl_seconds: int
+    secret: str = field(repr=False, default="")
+
+    def require_secret(self) -> str:
+        """Serving the admin API and minting tokens need it; the key-store commands don't."""
+        if not self.secret:
+            raise ConfigError(
+                f"{ENV_JWT_SECRET}: not set; put a random string of at least "
+                f"{MIN_JWT_SECRET_BYTES} bytes there, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if len(self.secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigError(
+                f"{ENV_JWT_SECRET}: {len(self.secret.encode())} bytes is too short for HS256; "
+                f"use at least {MIN_JWT_SECRET_BYTES}"
+            )
+        return self.secret
+
+
+@dataclass(frozen=True)
 class Config:
     s3: S3Settings
     admin: Listener
+    admin_tokens: AdminTokens
     upstream: UpstreamSettings
     ledger_path: Path
     log_level: str
+    master_key: str = field(repr=False, default="")
     source: Path | None = None
+
+    def require_master_key(self) -> str:
+        """Commands that seal or open access-key secrets need it; the text is parsed by crypto."""
+        if not self.master_key:
+            raise ConfigError(
+                f"{ENV_MASTER_KEY}: not set; access-key secrets are encrypted with it. "
+                "Generate one with `billflow master-key generate`"
+            )
+        return self.master_key
 
 
 class _Table:
@@ -192,6 +236,18 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
 
     admin_table = root.table("admin")
     admin = _listener(admin_table, 9001, _tls(admin_table.table("tls"), base_dir))
+    tokens = admin_table.table("tokens")
+    ttl = tokens.integer("ttl_seconds", 3600, lo=60, hi=366 * 86400)
+    admin_tokens = AdminTokens(
+        issuer=tokens.text("issuer", "billflow"),
+        audience=tokens.text("audience", "billflow-admin"),
+        ttl_seconds=ttl,
+        max_ttl_seconds=tokens.integer("max_ttl_seconds", 30 * 86400, lo=ttl, hi=366 * 86400),
+        secret=env.get(ENV_JWT_SECRET, ""),
+    )
+    if not admin_tokens.issuer or not admin_tokens.audience:
+        raise ConfigError("admin.tokens: issuer and audience must not be empty")
+    tokens.check_unknown()
     admin_table.check_unknown()
 
     up = root.table("upstream")
@@ -225,9 +281,11 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
     return Config(
         s3=s3_settings,
         admin=admin,
+        admin_tokens=admin_tokens,
         upstream=upstream,
         ledger_path=ledger_path if ledger_path.is_absolute() else base_dir / ledger_path,
         log_level=level,
+        master_key=env.get(ENV_MASTER_KEY, ""),
     )
 
 
@@ -241,11 +299,4 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
     cfg = parse(data, os.environ if env is None else env, base_dir=path.resolve().parent)
-    return Config(
-        s3=cfg.s3,
-        admin=cfg.admin,
-        upstream=cfg.upstream,
-        ledger_path=cfg.ledger_path,
-        log_level=cfg.log_level,
-        source=path,
-    )
+    return dataclasses.replace(cfg, source=path)

@@ -12,6 +12,7 @@ import time
 access_logger = logging.getLogger("billflow.access")  # one line per S3 request
 server_logger = logging.getLogger("billflow.server")  # start, stop, listeners, failures
 ledger_logger = logging.getLogger("billflow.ledger")
+admin_logger = logging.getLogger("billflow.admin")  # one line per admin API request
 
 
 def configure(level: str) -> None:

@@ -14,6 +14,8 @@ aiohttp answers malformed HTTP (bad request line, conflicting framing headers) i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import re
 import secrets
@@ -26,10 +28,12 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy import addressing, payload, sigv4
+from proxy import addressing, authz, payload, sigv4
+from proxy.authn import Authenticated, Authenticator
 from proxy.cache import TTLCache
 from proxy.config import Config
 from proxy.forward import Upstream, UpstreamRequest, returnable_response_headers
+from proxy.isolation import Isolation
 from proxy.ledger import Credentials, Ledger
 from proxy.log import access_logger, server_logger
 from proxy.s3errors import S3Error, S3ErrorCode, error_xml
@@ -38,16 +42,19 @@ Clock = Callable[[], datetime]
 
 CONFIG = web.AppKey("config", Config)
 LEDGER = web.AppKey("ledger", Ledger)
+AUTHN = web.AppKey("authn", Authenticator)
+ISOLATION = web.AppKey("isolation", Isolation)
+KEY_USAGE: web.AppKey[KeyUsage] = web.AppKey("key_usage")
 KEYS: web.AppKey[TTLCache[Credentials | None]] = web.AppKey("keys")
 UPSTREAM = web.AppKey("upstream", Upstream)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 #: Body bytes are handed on as they arrive; a read returns at most this much.
 _READ_SIZE = 256 * 1024
+#: How often keys' last_used_at reaches the ledger.
+_KEY_USAGE_FLUSH_SECONDS = 5.0
 #: Upstream answers up to this size are read whole and sent back in one write.
 _SMALL_BODY_BYTES = 64 * 1024
-
-_SIGNED_STREAMING = frozenset({sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER})
 
 
 @dataclass
@@ -65,6 +72,20 @@ class Exchange:
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
+
+
+class KeyUsage:
+    """When each access key was last used, collected in memory and written in batches."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, datetime] = {}
+
+    def used(self, access_key_id: str, at: datetime) -> None:
+        self._pending[access_key_id] = at
+
+    def take(self) -> dict[str, datetime]:
+        pending, self._pending = self._pending, {}
+        return pending
 
 
 #: A presigned URL's signature is a bearer credential until it expires: never log it.
@@ -158,11 +179,13 @@ class _BodyPump:
         *,
         send_continue: bool,
         reframe: payload.TrailerReframer | None = None,
+        prefetched: bytes | None = None,
     ) -> None:
         self._request = request
         self._decoder = decoder
         self._exchange = exchange
         self._reframe = reframe
+        self._prefetched = prefetched
         self.send_continue = send_continue
         self.error: S3Error | None = None
 
@@ -170,11 +193,13 @@ class _BodyPump:
         try:
             if self.send_continue:
                 # Only now, after the upstream said 100 too, does the tenant start sending.
-                await self._request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                self._request.writer.output_size = 0
+                await _send_continue(self._request)
             if self._reframe is not None and (prefix := self._reframe.prefix()):
                 yield prefix
-            async for data in _read_chunks(self._request):
+            chunks = (
+                _read_chunks(self._request) if self._prefetched is None else _one(self._prefetched)
+            )
+            async for data in chunks:
                 out = self._decoder.feed(data)
                 if out:
                     self._exchange.bytes_in += len(out)
@@ -200,6 +225,20 @@ class _BodyPump:
             raise S3Error(S3ErrorCode.IncompleteBody, f"{len(data)} bytes beyond the declared 0")
 
 
+async def _send_continue(request: web.Request) -> None:
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0
+
+
+def _expects_continue(request: web.Request) -> bool:
+    return request.headers.get("Expect", "").lower() == "100-continue"
+
+
+async def _one(data: bytes) -> AsyncIterable[bytes]:
+    if data:
+        yield data
+
+
 async def _read_chunks(request: web.Request) -> AsyncIterable[bytes]:
     while True:
         data = await request.content.read(_READ_SIZE)
@@ -222,9 +261,9 @@ def _body_check_headers(
     return lower
 
 
-def _decoded_length(request: web.Request, auth: sigv4.SigV4Request) -> int | None:
+def _decoded_length(request: web.Request, auth: Authenticated) -> int | None:
     """Bytes the upstream will receive; None when the request has no body framing at all."""
-    if auth.payload_hash.startswith("STREAMING-") and not auth.presigned:
+    if auth.payload_hash.startswith("STREAMING-") and auth.chunked:
         value = request.headers.get("x-amz-decoded-content-length", "")
         if not value.isdigit():
             raise S3Error(
@@ -240,57 +279,102 @@ def _decoded_length(request: web.Request, auth: sigv4.SigV4Request) -> int | Non
     return None
 
 
+async def _read_ahead(request: web.Request, limit: int) -> bytes:
+    """Up to `limit` bytes of the body, read before the signature is checked (see authn)."""
+    if _expects_continue(request):
+        await _send_continue(request)
+    try:
+        return await request.content.readexactly(min(limit, request.content_length or limit))
+    except asyncio.IncompleteReadError as e:
+        if request.content_length is None:
+            return e.partial  # chunked: the whole body was shorter than the limit
+        raise S3Error(S3ErrorCode.IncompleteBody) from e
+
+
 async def s3_handler(request: web.Request) -> web.StreamResponse:
     cfg = request.app[CONFIG]
     exchange: Exchange = request[EXCHANGE]
     raw_path, _, raw_query = request.raw_path.partition("?")
     headers = list(request.headers.items())
+    # Addressing errors are raised only after authentication: an anonymous or forged request
+    # learns nothing, not even whether its bucket name is valid.
+    target: addressing.Target | None = None
+    addressing_error: S3Error | None = None
+    try:
+        target = addressing.resolve(request.host, raw_path, cfg.s3.base_domains)
+    except S3Error as e:
+        addressing_error = e
+    virtual_bucket = target.bucket if target is not None and target.style == "virtual" else None
 
-    auth = sigv4.parse(request.method, raw_path, raw_query, headers)
-    if auth is None:
-        raise S3Error(S3ErrorCode.AccessDenied)
-    creds = await request.app[KEYS].get(auth.access_key_id, request.app[LEDGER].find_credentials)
-    if creds is None:
-        raise S3Error(S3ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=auth.access_key_id)
-    exchange.tenant = creds.key.tenant_name
-    exchange.access_key_id = creds.key.access_key_id
-    signing_key = sigv4.verify(
-        auth,
-        creds.secret,
-        request.app[CLOCK](),
-        region=cfg.s3.region,
-        max_skew=timedelta(seconds=cfg.s3.max_clock_skew_seconds),
+    auth = await request.app[AUTHN].authenticate(
+        request.method,
+        raw_path,
+        raw_query,
+        headers,
+        now=request.app[CLOCK](),
+        has_body=request.body_exists,
+        read_body=lambda limit: _read_ahead(request, limit),
+        virtual_bucket=virtual_bucket,
     )
+    exchange.tenant = auth.creds.key.tenant_name
+    exchange.access_key_id = auth.creds.key.access_key_id
+    if auth.creds.key.tenant_status != "active":
+        # A suspended tenant's data stays untouched; every request is refused.
+        raise S3Error(S3ErrorCode.AccessDenied, "The account is suspended.")
+    if addressing_error is not None:
+        raise addressing_error
+    assert target is not None
+    request.app[KEY_USAGE].used(auth.creds.key.access_key_id, request.app[CLOCK]())
 
-    # Addressing comes after authentication: an anonymous or forged request learns nothing,
-    # not even whether its bucket name is valid.
-    target = addressing.resolve(request.host, raw_path, cfg.s3.base_domains)
-    signed_chunks = auth.payload_hash in _SIGNED_STREAMING and not auth.presigned
-    chain = sigv4.ChunkChain(signing_key, auth) if signed_chunks else None
+    tenant_id = auth.creds.key.tenant_id
+    isolation = request.app[ISOLATION]
+    operation = authz.bucket_operation(request.method, target, raw_query)
+    if operation is authz.BucketOperation.LIST_BUCKETS:
+        body = await isolation.list_buckets(tenant_id, auth.creds.key.tenant_name)
+        return web.Response(body=body, content_type="application/xml")
+    if operation is authz.BucketOperation.CREATE_BUCKET:
+        assert target.bucket is not None
+        await isolation.before_create(
+            tenant_id, target.bucket, lambda: _exists_upstream(request, target)
+        )
+    else:
+        await isolation.check(tenant_id, target, {k.lower(): v for k, v in headers})
+
     decoder = payload.make_decoder(
         auth.payload_hash,
-        _body_check_headers(request.method, raw_query, headers),
-        chain,
-        # Presigned URLs carry no chunk signatures: S3 reads any value but UNSIGNED-PAYLOAD as
-        # a claimed SHA-256 of the body.
-        chunked=not auth.presigned,
+        _body_check_headers(request.method, raw_query, [*headers, *auth.extra_headers]),
+        auth.chain,
+        # Presigned URLs and SigV2 carry no chunk signatures: S3 reads any value but
+        # UNSIGNED-PAYLOAD as a claimed SHA-256 of the body.
+        chunked=auth.chunked,
     )
     length = _decoded_length(request, auth)
-    expect = request.headers.get("Expect", "").lower() == "100-continue"
+    # A body read ahead (see authn) has had its 100 Continue already.
+    expect = _expects_continue(request) and auth.prefetched_body is None
+    prefetched = auth.prefetched_body
     pump: _BodyPump | None = None
     reframe: payload.TrailerReframer | None = None
-    extra_headers: list[tuple[str, str]] = []
+    extra_headers: list[tuple[str, str]] = list(auth.extra_headers)
     trailer_algorithm = decoder.trailer_algorithm
     if request.body_exists and length:
         if trailer_algorithm is not None:
             reframe = payload.TrailerReframer(length, trailer_algorithm)
-        pump = _BodyPump(request, decoder, exchange, send_continue=expect, reframe=reframe)
+        pump = _BodyPump(
+            request,
+            decoder,
+            exchange,
+            send_continue=expect,
+            reframe=reframe,
+            prefetched=prefetched,
+        )
     else:
         # An empty decoded body has no last byte to hold back, so it is checked in full before
         # the upstream sees the request: the payload hash (and any checksum header) must hold
         # for it, and an aws-chunked body declaring 0 bytes must carry exactly that.
         if request.body_exists:
-            await _BodyPump(request, decoder, exchange, send_continue=expect).drain()
+            await _BodyPump(
+                request, decoder, exchange, send_continue=expect, prefetched=prefetched
+            ).drain()
         else:
             decoder.finish()
         if trailer_algorithm is not None:  # known now, so it can travel as a plain header
@@ -307,7 +391,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     up_req = UpstreamRequest(
         method=request.method,
         path=addressing.upstream_path(target),
-        query=sigv4.canonical_query_string(raw_query, exclude=sigv4.PRESIGN_PARAMS),
+        query=sigv4.canonical_query_string(raw_query, exclude=auth.strip_query),
         headers=headers,
         payload_hash=upstream_hash,
         content_length=reframe.encoded_length if reframe is not None else length,
@@ -325,7 +409,27 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     async with upstream_resp:
         if pump is not None and pump.error is not None:
             raise pump.error
+        if target.bucket is not None and upstream_resp.status < 300:
+            if operation is authz.BucketOperation.CREATE_BUCKET:
+                await isolation.after_create(tenant_id, target.bucket, now=request.app[CLOCK]())
+            elif operation is authz.BucketOperation.DELETE_BUCKET:
+                await isolation.after_delete(tenant_id, target.bucket)
         return await _stream_back(request, upstream_resp, exchange)
+
+
+async def _exists_upstream(request: web.Request, target: addressing.Target) -> bool:
+    """HeadBucket upstream: anything but 404 means the name is not free to take."""
+    probe = UpstreamRequest(
+        method="HEAD",
+        path=addressing.upstream_path(target),
+        query="",
+        headers=[],
+        payload_hash=sigv4.EMPTY_SHA256,
+        content_length=None,
+        body=None,
+    )
+    async with await request.app[UPSTREAM].open(probe) as resp:
+        return resp.status != 404
 
 
 async def _stream_back(
@@ -399,7 +503,14 @@ def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> we
     app = web.Application(middlewares=[outcome_middleware], client_max_size=0)
     app[CONFIG] = cfg
     app[LEDGER] = ledger
-    app[KEYS] = TTLCache(cfg.s3.credential_cache_seconds)
+    keys: TTLCache[Credentials | None] = TTLCache(cfg.s3.credential_cache_seconds)
+    app[KEYS] = keys
+    app[AUTHN] = Authenticator(
+        lambda key_id: keys.get(key_id, ledger.find_credentials),
+        region=cfg.s3.region,
+        max_skew=timedelta(seconds=cfg.s3.max_clock_skew_seconds),
+        allow_sigv2=cfg.s3.allow_sigv2,
+    )
     app[CLOCK] = clock or (lambda: datetime.now(UTC))
 
     async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -409,5 +520,34 @@ def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> we
             yield
 
     app.cleanup_ctx.append(upstream_ctx)
+    app[ISOLATION] = Isolation(ledger, cfg.s3.credential_cache_seconds)
+    app[KEY_USAGE] = KeyUsage()
+
+    async def key_usage_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Write keys' last_used_at every few seconds in one transaction, and at shutdown."""
+
+        async def flush() -> None:
+            usage = app[KEY_USAGE].take()
+            if usage:
+                await ledger.touch_access_keys(usage)
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(_KEY_USAGE_FLUSH_SECONDS)
+                try:
+                    await flush()
+                except Exception:
+                    server_logger.exception("writing keys' last use failed; will retry")
+
+        task = asyncio.get_running_loop().create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await flush()
+
+    app.cleanup_ctx.append(key_usage_ctx)
     app.router.add_route("*", "/{tail:.*}", s3_handler, expect_handler=_no_expect)
     return app

@@ -1,11 +1,17 @@
-"""End-to-end fixtures: a real `moto_server` upstream and a real BillFlow process in front of it.
+"""End-to-end fixtures: a real `moto_server` upstream and real BillFlow processes in front of it.
 
-Owns: starting both as subprocesses on free loopback ports (bounded readiness polls; on teardown
+Owns: starting them as subprocesses on free loopback ports (bounded readiness polls; on teardown
 SIGTERM, a bounded wait, then SIGKILL of our own process only; a process that died or stopped
-uncleanly fails with its stderr), the tenant and key made through BillFlow's CLI, and clients
-pointed at BillFlow (boto3, aws-cli, minio-py, raw `Wire`) plus one boto3 client pointed straight at
-moto, to see what the upstream really holds: "nothing stored" is always checked there, never through
-BillFlow. Does not own: what BillFlow must answer (the test modules).
+uncleanly fails with its stderr): one BillFlow on plain HTTP and one on HTTPS with a throwaway CA
+(trustme) made per run, each with a tenant and key made through BillFlow's CLI. Clients pointed at
+BillFlow (boto3, aws-cli, minio-py, raw `Wire`), given the CA the way a tenant gives it, plus one
+boto3 client pointed straight at moto, to see what the upstream really holds: "nothing stored" is
+always checked there, never through BillFlow. Does not own: what BillFlow must answer (the test
+modules).
+
+Which BillFlow a test talks to is the `scheme` fixture: "http" unless the test is parametrized
+over it (`over_schemes`, as the client modules are), so a client module runs once per scheme and
+the rest once, over HTTP.
 
 Everything here is synchronous: clients never run inside an event loop.
 """
@@ -38,6 +44,7 @@ from .harness import (
     Served,
     Service,
     TenantKey,
+    TestCA,
     Upstream,
     free_port,
     http_status,
@@ -45,6 +52,9 @@ from .harness import (
     write_config,
 )
 from .s3wire import Wire
+
+#: The JavaScript client's package (tests/e2e/js) holds no Python; don't walk its node_modules.
+collect_ignore = ["js"]
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -75,16 +85,51 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="package")
-def served(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Served]:
-    """BillFlow serving in front of `upstream`, with a tenant and key made beforehand by
-    `billflow tenant create` / `key create`; it must stop cleanly (exit 0) on SIGTERM."""
-    gw = write_config(tmp_path_factory.mktemp("billflow"), upstream.url)
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """A CA made for this run, and a server certificate it issued for 127.0.0.1 and localhost."""
+    return TestCA.create(tmp_path_factory.mktemp("tls"))
+
+
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, tls: TestCA | None
+) -> Iterator[Served]:
+    gw = write_config(tmp_path_factory.mktemp("billflow"), upstream.url, tls=tls)
     made = gw.cli_json("tenant", "create", TENANT)
     assert made["name"] == TENANT and isinstance(made["id"], int), made
     key = gw.create_key(TENANT)
     gw.start()
     yield Served(gw, key)
     gw.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="package")
+def served_http(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Served]:
+    """BillFlow serving plain HTTP in front of `upstream`, with a tenant and key made beforehand
+    by `billflow tenant create` / `key create`; it must stop cleanly (exit 0) on SIGTERM."""
+    yield from _serve(tmp_path_factory, upstream, None)
+
+
+@pytest.fixture(scope="package")
+def served_https(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, test_ca: TestCA
+) -> Iterator[Served]:
+    """The same on HTTPS (`[s3.tls]` with the test CA's server certificate); its own ledger,
+    so its tenant's key differs from the HTTP one's."""
+    yield from _serve(tmp_path_factory, upstream, test_ca)
+
+
+@pytest.fixture(scope="package")
+def scheme(request: pytest.FixtureRequest) -> str:
+    """The scheme of the BillFlow under test: "http", or each of SCHEMES under `over_schemes`."""
+    param: str = getattr(request, "param", "http")
+    return param
+
+
+@pytest.fixture(scope="package")
+def served(request: pytest.FixtureRequest, scheme: str) -> Served:
+    """The BillFlow of `scheme` (both keep running for the whole package)."""
+    found: Served = request.getfixturevalue(f"served_{scheme}")
+    return found
 
 
 @pytest.fixture(scope="package")
@@ -99,24 +144,28 @@ def tenant(served: Served) -> TenantKey:
 
 
 @pytest.fixture(scope="package")
-def endpoint_url(gateway: Gateway) -> str:
-    return gateway.url
-
-
-@pytest.fixture(scope="package")
-def make_s3(endpoint_url: str, tenant: TenantKey) -> Iterator[Callable[..., Any]]:
-    """Factory: a boto3 S3 client for BillFlow as the tenant; `config` merges over no-retries."""
+def make_s3(gateway: Gateway, tenant: TenantKey) -> Iterator[Callable[..., Any]]:
+    """Factory: a boto3 S3 client for BillFlow (or `endpoint_url`, a relay in front of it) as the
+    tenant; `config` merges over no-retries.
+    For HTTPS it verifies against the test CA (`verify=` the CA file, as a tenant's
+    `AWS_CA_BUNDLE` would)."""
     made: list[Any] = []
 
-    def make(config: Config | None = None, *, key: TenantKey | None = None) -> Any:
+    def make(
+        config: Config | None = None,
+        *,
+        key: TenantKey | None = None,
+        endpoint_url: str | None = None,
+    ) -> Any:
         key = key or tenant
         client = boto3.session.Session().client(
             "s3",
-            endpoint_url=endpoint_url,
+            endpoint_url=endpoint_url or gateway.url,
             region_name=REGION,
             aws_access_key_id=key.access_key_id,
             aws_secret_access_key=key.secret_access_key,
             config=NO_RETRIES.merge(config) if config else NO_RETRIES,
+            verify=str(gateway.tls.ca_pem) if gateway.tls else None,
         )
         made.append(client)
         return client
@@ -156,19 +205,30 @@ def upstream_s3(upstream: Upstream) -> Iterator[Any]:
 @pytest.fixture(scope="package")
 def wire(gateway: Gateway, tenant: TenantKey) -> Wire:
     """Raw signed requests to BillFlow as the tenant (see s3wire.Wire)."""
-    return Wire(gateway.host, gateway.port, tenant.access_key_id, tenant.secret_access_key, REGION)
+    return Wire(
+        gateway.host,
+        gateway.port,
+        tenant.access_key_id,
+        tenant.secret_access_key,
+        REGION,
+        ssl_context=gateway.ssl_context,
+    )
 
 
 @pytest.fixture(scope="package")
 def minio_client(gateway: Gateway, tenant: TenantKey) -> Iterator[Minio]:
-    """minio-py for BillFlow as the tenant, plain HTTP, region discovered as a user's would be;
-    its connection pool makes one attempt per request (minio's default retries 5xx)."""
-    pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60), retries=False)
+    """minio-py for BillFlow as the tenant, region discovered as a user's would be; its
+    connection pool makes one attempt per request (minio's default retries 5xx) and, for HTTPS,
+    verifies against the test CA, as minio's docs show for a private CA."""
+    tls: dict[str, Any] = (
+        {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(gateway.tls.ca_pem)} if gateway.tls else {}
+    )
+    pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60), retries=False, **tls)
     yield Minio(
         f"{gateway.host}:{gateway.port}",
         access_key=tenant.access_key_id,
         secret_key=tenant.secret_access_key,
-        secure=False,
+        secure=gateway.tls is not None,
         http_client=pool,
     )
     pool.clear()
@@ -176,17 +236,24 @@ def minio_client(gateway: Gateway, tenant: TenantKey) -> Iterator[Minio]:
 
 @pytest.fixture(scope="package")
 def aws(
-    tmp_path_factory: pytest.TempPathFactory, endpoint_url: str, tenant: TenantKey
+    tmp_path_factory: pytest.TempPathFactory, gateway: Gateway, tenant: TenantKey
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Runner: `aws --endpoint-url BILLFLOW ARGS...` with its own config (us-east-1, s3v4 also
-    for presign, one attempt) and credentials files; returns the CompletedProcess."""
+    """Runner: `aws --endpoint-url BILLFLOW [--ca-bundle CA] ARGS...` with its own config and
+    credentials files; returns the CompletedProcess. Profile `default` (us-east-1, one attempt,
+    s3v4 also for presign); with `profile="stock"`, the same less `signature_version`, so
+    `s3 presign` makes what it makes out of the box (SigV2). `endpoint` replaces BillFlow's URL
+    (a relay in front of it)."""
     home = tmp_path_factory.mktemp("awscli")
     (home / "config").write_text(
         f"[default]\nregion = {REGION}\nmax_attempts = 1\ns3 =\n    signature_version = s3v4\n"
+        f"[profile stock]\nregion = {REGION}\nmax_attempts = 1\n"
     )
     (home / "credentials").write_text(
-        f"[default]\naws_access_key_id = {tenant.access_key_id}\n"
-        f"aws_secret_access_key = {tenant.secret_access_key}\n"
+        "".join(
+            f"[{profile}]\naws_access_key_id = {tenant.access_key_id}\n"
+            f"aws_secret_access_key = {tenant.secret_access_key}\n"
+            for profile in ("default", "stock")
+        )
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {
@@ -195,9 +262,14 @@ def aws(
         "AWS_EC2_METADATA_DISABLED": "true",
     }
 
-    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    ca_bundle = ["--ca-bundle", str(gateway.tls.ca_pem)] if gateway.tls else []
+
+    def run(
+        *args: str, timeout: float = 120, profile: str | None = None, endpoint: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        chosen = ["--profile", profile] if profile else []
         return subprocess.run(
-            [tool("aws"), "--endpoint-url", endpoint_url, *args],
+            [tool("aws"), "--endpoint-url", endpoint or gateway.url, *ca_bundle, *chosen, *args],
             env=env,
             capture_output=True,
             text=True,

@@ -1,19 +1,21 @@
 """The processes behind the e2e tests: moto_server and BillFlow as real subprocesses.
 
-Owns: free ports, the BillFlow config file, starting a process with its output in a file, bounded
-readiness polls, and stopping only the process we started (signal, bounded wait, then kill),
-failing with its output when it died, hung or exited non-zero. Does not own: fixtures
-(conftest.py) or raw S3 requests (s3wire.py).
+Owns: free ports, the BillFlow config file (plain HTTP or HTTPS with a throwaway CA's certificate),
+starting a process with its output in a file, bounded readiness polls, and stopping only the
+process we started (signal, bounded wait, then kill), failing with its output when it died, hung
+or exited non-zero. Does not own: fixtures (conftest.py) or raw S3 requests (s3wire.py).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,10 +33,22 @@ BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 BASE_DOMAIN = "s3.localhost"
 UPSTREAM_KEY = ("testing", "testing")
+#: BILLFLOW_MASTER_KEY for this run (seals access-key secrets in each ledger): one Fernet key,
+#: 32 random bytes in url-safe base64, what `billflow master-key generate` prints.
+MASTER_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+#: BILLFLOW_JWT_SECRET for this run (signs admin tokens; `serve` requires one).
+JWT_SECRET = base64.urlsafe_b64encode(os.urandom(48)).decode()
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 MiB = 1024 * 1024
 TENANT = "e2e-tenant"
+#: Each client test module runs once per scheme: one BillFlow listens on HTTP, another on HTTPS.
+SCHEMES = ("http", "https")
+#: Run a test (or, as `pytestmark`, a module) once against each BillFlow (the `scheme` fixture).
+over_schemes = pytest.mark.parametrize("scheme", SCHEMES, indirect=True)
+#: The names the test server certificate is valid for: the S3 listener by IP and by name, and
+#: virtual-hosted buckets under BASE_DOMAIN.
+SERVER_NAMES = ("127.0.0.1", "localhost", BASE_DOMAIN, f"*.{BASE_DOMAIN}")
 
 # Retries would hide a first answer that was wrong; every client here makes one attempt.
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
@@ -152,6 +167,34 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class TestCA:
+    """A throwaway CA and a server certificate it issued for SERVER_NAMES, as PEM files: what a
+    tenant is handed (`ca_pem`) and what BillFlow's `[s3.tls]` names (`cert_pem`, `key_pem`)."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> TestCA:
+        ca = trustme.CA()
+        cert = ca.issue_cert(*SERVER_NAMES)
+        made = cls(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+        ca.cert_pem.write_to_path(str(made.ca_pem))
+        cert.private_key_pem.write_to_path(str(made.key_pem))
+        with made.cert_pem.open("wb") as f:  # the certificate, then the chain
+            for blob in cert.cert_chain_pems:
+                f.write(blob.bytes())
+        return made
+
+    def client_context(self) -> ssl.SSLContext:
+        """What a tenant's HTTP library does with `--ca-bundle`: verify against this CA only."""
+        return ssl.create_default_context(cafile=str(self.ca_pem))
+
+
+@dataclass(frozen=True)
 class TenantKey:
     tenant: str
     access_key_id: str
@@ -167,11 +210,29 @@ class Gateway:
     admin_port: int
     config: Path
     env: dict[str, str]
+    tls: TestCA | None = None  # None: the S3 listener is plain HTTP
     service: Service | None = None
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context trusting the test CA, for HTTPS; None for HTTP."""
+        return self.tls.client_context() if self.tls else None
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        """A plain http.client connection to the S3 listener, TLS-verified when HTTPS."""
+        if self.tls:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=self.ssl_context
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     @property
     def log(self) -> Path:
@@ -220,17 +281,29 @@ class Gateway:
         self.service.stop(sig)
 
 
-def write_config(directory: Path, upstream_url: str, upstream_extra: str = "") -> Gateway:
+def write_config(
+    directory: Path,
+    upstream_url: str,
+    upstream_extra: str = "",
+    *,
+    tls: TestCA | None = None,
+    s3_extra: str = "",
+) -> Gateway:
     """A BillFlow config in `directory` on fresh ports, with its own ledger; `upstream_extra`
-    is more TOML for the [upstream] table."""
+    and `s3_extra` are more TOML for the [upstream] and [s3] tables. With `tls`, the S3
+    listener serves HTTPS with its server certificate (the admin listener stays plain HTTP)."""
     port, admin_port = free_port(), free_port()
     config = directory / "billflow.toml"
+    tls_table = (
+        f'[s3.tls]\ncert_file = "{tls.cert_pem}"\nkey_file = "{tls.key_pem}"\n\n' if tls else ""
+    )
     config.write_text(
         f"""\
 [s3]
 region = "{REGION}"
 base_domains = ["{BASE_DOMAIN}"]
-
+{s3_extra}
+{tls_table}
 [s3.listen]
 host = "127.0.0.1"
 port = {port}
@@ -254,7 +327,9 @@ level = "INFO"
     env["BILLFLOW_UPSTREAM_ACCESS_KEY_ID"], env["BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY"] = (
         UPSTREAM_KEY
     )
-    return Gateway("127.0.0.1", port, admin_port, config, env)
+    env["BILLFLOW_MASTER_KEY"] = MASTER_KEY
+    env["BILLFLOW_JWT_SECRET"] = JWT_SECRET
+    return Gateway("127.0.0.1", port, admin_port, config, env, tls)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Raw S3 on the wire, for e2e tests that must control every byte BillFlow receives.
 
-Owns: SigV4 signing through botocore's own signers at a chosen instant (so clock skew and expiry can
-be tested without sleeping), the aws-chunked encoders of the AWS pages "Transferring Payload in
-Multiple Chunks" and "Including Trailing Headers", an HTTP/1.1 client on `http.client` that sends
-the headers and body exactly as given, and helpers reading S3 error XML. Does not own: starting
-processes or making clients (conftest.py), or what BillFlow must answer (the test modules).
+Owns: SigV4 and SigV2 signing through botocore's own signers at a chosen instant (so clock skew and
+expiry can be tested without sleeping), the aws-chunked encoders of the AWS pages "Transferring
+Payload in Multiple Chunks" and "Including Trailing Headers", the upload shapes built from them, an
+HTTP/1.1 client on `http.client` (TLS-verified against the test CA when the endpoint is HTTPS)
+that sends the headers and body exactly as given, and helpers reading S3 error XML. Does not own:
+starting processes or making clients (conftest.py), or what BillFlow must answer (the test
+modules).
 """
 
 from __future__ import annotations
@@ -14,18 +16,27 @@ import hashlib
 import hmac
 import http.client
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree as ET
 
 import pytest
-from botocore.auth import SIGV4_TIMESTAMP, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
+from botocore.auth import (
+    SIGV4_TIMESTAMP,
+    HmacV1Auth,
+    HmacV1QueryAuth,
+    S3SigV4Auth,
+    S3SigV4QueryAuth,
+    SigV4Auth,
+)
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -58,6 +69,20 @@ def crc32_b64(data: bytes) -> str:
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
+def crc32_composite_b64(parts: Sequence[bytes]) -> str:
+    """The checksum S3 gives a multipart object uploaded with CRC32 part checksums ("COMPOSITE"):
+    the CRC-32 of the parts' big-endian CRC-32 digests, base64, then "-<number of parts>"."""
+    digests = b"".join(zlib.crc32(part).to_bytes(4, "big") for part in parts)
+    return f"{crc32_b64(digests)}-{len(parts)}"
+
+
+def same_composite(value: str | None, parts: Sequence[bytes]) -> bool:
+    """`value` is the composite CRC32 of `parts`, with or without the "-N" part count (S3 sends
+    it; moto leaves it out on HeadObject)."""
+    expected = crc32_composite_b64(parts)
+    return value in (expected, expected.rpartition("-")[0])
+
+
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     key = f"AWS4{secret_key}".encode()
     for part in (date, region, service, "aws4_request"):
@@ -67,7 +92,9 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 @dataclass(frozen=True)
 class Signed:
-    """A request signed by botocore, with everything the signer computed."""
+    """A request signed by botocore, with everything the signer computed (for SigV2, the
+    SigV4-only fields `canonical_request`, `scope` and `key` are empty, `timestamp` is the Date
+    header)."""
 
     method: str
     target: str  # path?query exactly as sent on the request line
@@ -107,6 +134,29 @@ def _add_auth_at(auth: SigV4Auth, request: AWSRequest, at: datetime) -> tuple[st
     signature = auth.signature(string_to_sign, request)
     auth._inject_signature_to_request(request, signature)
     return canonical, string_to_sign, signature
+
+
+class _HmacV1At(HmacV1Auth):
+    """botocore's SigV2 header signer with the Date header it signs chosen by the caller."""
+
+    def __init__(self, credentials: Credentials, date: str) -> None:
+        super().__init__(credentials)
+        self._date = date
+
+    def _get_date(self) -> str:
+        return self._date
+
+
+class _HmacV1QueryAt(HmacV1QueryAuth):
+    """botocore's SigV2 query signer (the one behind `aws s3 presign` and boto3's default
+    `generate_presigned_url`) with `Expires` chosen by the caller, as epoch seconds."""
+
+    def __init__(self, credentials: Credentials, expires_at: int) -> None:
+        super().__init__(credentials)
+        self._expires_at = expires_at
+
+    def _get_date(self) -> str:
+        return str(self._expires_at)
 
 
 @dataclass(frozen=True)
@@ -248,6 +298,70 @@ def http_chunked(body: bytes, piece: int = 8192) -> bytes:
     return bytes(out + b"0\r\n\r\n")
 
 
+#: aws-chunked chunk size of the uploads built here.
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    signed: Signed
+    body: bytes
+
+
+def simple_put(
+    wire: Wire, target: str, data: bytes, *, payload: str | None = None, **kw: Any
+) -> Signed:
+    """PUT with Content-Length and x-amz-content-sha256 = `payload` (default: SHA-256 of data)."""
+    headers = [("Content-Length", str(len(data))), *kw.pop("headers", ())]
+    return wire.sign("PUT", target, headers=headers, body=data, payload=payload, **kw)
+
+
+def chunked_put(
+    wire: Wire,
+    target: str,
+    data: bytes,
+    mode: str,
+    *,
+    checksum: str | None = None,
+    tamper_chunk: int | None = None,
+    trailer_signature: str | None = None,
+    decoded_length: int | None = None,
+    transfer_chunked: bool = False,
+) -> Upload:
+    """An aws-chunked PUT in `mode` (one of the STREAMING-* payload hashes), signed as the AWS
+    chunked-upload pages describe, with the defects asked for."""
+    signed_chunks = mode != STREAMING_UNSIGNED_TRAILER
+    trailers = (
+        [] if mode == STREAMING_SIGNED else [("x-amz-checksum-crc32", checksum or crc32_b64(data))]
+    )
+    length = chunked_length(len(data), CHUNK, signed=signed_chunks, trailers=trailers)
+    headers = [
+        ("Content-Encoding", "aws-chunked"),
+        (
+            "x-amz-decoded-content-length",
+            str(len(data) if decoded_length is None else decoded_length),
+        ),
+    ]
+    if trailers:
+        headers.append(("x-amz-trailer", "x-amz-checksum-crc32"))
+    # botocore sends its trailer uploads with Transfer-Encoding: chunked (never signed) and no
+    # Content-Length; the AWS pages sign a Content-Length of the encoded body.
+    headers.append(
+        ("Transfer-Encoding", "chunked") if transfer_chunked else ("Content-Length", str(length))
+    )
+    signed = wire.sign("PUT", target, headers=headers, payload=mode)
+    body = aws_chunked(
+        data,
+        chunk_size=CHUNK,
+        seed=signed if signed_chunks else None,
+        trailers=trailers,
+        tamper_chunk=tamper_chunk,
+        trailer_signature=trailer_signature,
+    )
+    assert len(body) == length
+    return Upload(signed, http_chunked(body) if transfer_chunked else body)
+
+
 def _hmac_hex(key: bytes, message: str) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
@@ -261,10 +375,23 @@ class Wire:
     access_key: str
     secret_key: str = field(repr=False)
     region: str = "us-east-1"
+    #: Set for an HTTPS endpoint: a client context trusting the test CA.
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def netloc(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        if self.ssl_context is not None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=self.ssl_context
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def exchange(self, request: bytes, timeout: float = 30) -> bytes:
+        """`exchange` with this endpoint, over TLS when it is HTTPS."""
+        return exchange(self.host, self.port, request, timeout, ssl_context=self.ssl_context)
 
     def sign(
         self,
@@ -332,6 +459,60 @@ class Wire:
         parts = urlsplit(request.url)
         return f"{parts.path}?{parts.query}"
 
+    def sign_v2(
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: Headers = (),
+        body: bytes = b"",
+        at: datetime | None = None,
+        secret_key: str | None = None,
+    ) -> Signed:
+        """Sign with SigV2 header auth (`Authorization: AWS AKID:base64(HMAC-SHA1)`) by
+        botocore's HmacV1Auth, dated `at`: it signs the method, Content-MD5, Content-Type, Date,
+        the x-amz-* headers and the path-style resource with its sub-resources."""
+        at = at or datetime.now(UTC)
+        credentials = Credentials(self.access_key, secret_key or self.secret_key)
+        auth = _HmacV1At(credentials, formatdate(at.timestamp(), usegmt=True))
+        request = AWSRequest(method=method, url=f"http://{self.netloc}{target}", data=body)
+        request.headers["Host"] = self.netloc
+        for name, value in headers:
+            request.headers[name] = value
+        string_to_sign = auth.canonical_string(method, urlsplit(request.url), request.headers)
+        auth.add_auth(request)
+        signature = request.headers["Authorization"].rpartition(":")[2]
+        return Signed(
+            method=method,
+            target=target,
+            headers=tuple(request.headers.items()),
+            body=body,
+            canonical_request="",
+            string_to_sign=string_to_sign,
+            signature=signature,
+            timestamp=request.headers["Date"],
+            scope="",
+            key=b"",
+        )
+
+    def presign_v2(
+        self,
+        method: str,
+        target: str,
+        *,
+        expires_at: datetime | None = None,
+        secret_key: str | None = None,
+    ) -> str:
+        """A SigV2 presigned target (`?AWSAccessKeyId=&Expires=&Signature=`), valid until
+        `expires_at` (default: five minutes from now)."""
+        expires_at = expires_at or datetime.now(UTC) + timedelta(minutes=5)
+        credentials = Credentials(self.access_key, secret_key or self.secret_key)
+        auth = _HmacV1QueryAt(credentials, int(expires_at.timestamp()))
+        request = AWSRequest(method=method, url=f"http://{self.netloc}{target}")
+        auth.add_auth(request)
+        parts = urlsplit(request.url)
+        return f"{parts.path}?{parts.query}"
+
     def send(
         self,
         signed: Signed,
@@ -370,7 +551,7 @@ class Wire:
     ) -> Reply:
         """One request on a fresh connection: these headers (Host included) and body, nothing
         added. `half_close` shuts our sending side after the body, as a client that stopped."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = self.connection(timeout)
         try:
             conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
             for name, value in headers:
@@ -396,9 +577,19 @@ class Wire:
         assert reply.status == 200, f"valid request after a rejection:\n{reply.describe()}"
 
 
-def exchange(host: str, port: int, request: bytes, timeout: float = 30) -> bytes:
+def exchange(
+    host: str,
+    port: int,
+    request: bytes,
+    timeout: float = 30,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+) -> bytes:
     """Send raw bytes, read until the server closes: every byte it sent, body included."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if ssl_context is not None:  # the TLS socket takes the connection over (wrap_socket detaches)
+        sock = ssl_context.wrap_socket(sock, server_hostname=host)
+    with sock:
         sock.sendall(request)
         received = bytearray()
         while chunk := sock.recv(65536):

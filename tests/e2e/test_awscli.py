@@ -1,13 +1,13 @@
 """aws-cli (v1, subprocess) through BillFlow: the `s3` and `s3api` commands a tenant types.
 
-The `aws` fixture runs `aws --endpoint-url BILLFLOW ...` with its own config: us-east-1, one
-attempt, and `s3 = signature_version = s3v4` so that `s3 presign` makes SigV4 URLs.
+Every test runs over HTTP and over HTTPS (`--ca-bundle` naming the test CA). The `aws` fixture runs
+`aws --endpoint-url BILLFLOW ...` with its own config: us-east-1, one attempt, and
+`s3 = signature_version = s3v4` so that `s3 presign` makes SigV4 URLs.
 """
 
 from __future__ import annotations
 
 import filecmp
-import http.client
 import json
 import os
 import re
@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from .harness import Gateway
+from .harness import Gateway, MiB, over_schemes
+from .s3wire import same_composite
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, over_schemes]
 
 Aws = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -59,8 +60,8 @@ def test_s3_cp_1kib_roundtrips(aws: Aws, upstream_s3: Any, bucket: str, tmp_path
 def test_s3_cp_50mib_multipart_roundtrips(
     aws: Aws, upstream_s3: Any, bucket: str, file_50mib: Path, tmp_path: Path
 ) -> None:
-    """`aws s3 cp` of 50 MiB uploads in parts (8 MiB default chunks) and downloads the same
-    bytes."""
+    """`aws s3 cp` of 50 MiB uploads in parts (8 MiB default chunks, each with its CRC32) and
+    downloads the same bytes; the object's checksum is the composite of the parts'."""
     ok(aws("s3", "cp", str(file_50mib), f"s3://{bucket}/big.bin"))
     head = upstream_s3.head_object(Bucket=bucket, Key="big.bin")
     assert head["ContentLength"] == file_50mib.stat().st_size
@@ -68,6 +69,23 @@ def test_s3_cp_50mib_multipart_roundtrips(
     down = tmp_path / "big.bin"
     ok(aws("s3", "cp", f"s3://{bucket}/big.bin", str(down)))
     assert filecmp.cmp(down, file_50mib, shallow=False)
+    data = file_50mib.read_bytes()
+    parts = [data[i : i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
+    checked = json.loads(
+        ok(
+            aws(
+                "s3api",
+                "head-object",
+                "--bucket",
+                bucket,
+                "--key",
+                "big.bin",
+                "--checksum-mode",
+                "ENABLED",
+            )
+        )
+    )
+    assert same_composite(checked.get("ChecksumCRC32"), parts), checked
 
 
 def test_s3_ls_lists_keys_and_prefixes(aws: Aws, s3_default: Any, bucket: str) -> None:
@@ -128,7 +146,7 @@ def test_s3_presign_url_fetched_with_http_client(
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url, url
     parts = urlsplit(url)
     assert (parts.hostname, parts.port) == (gateway.host, gateway.port), url
-    conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=30)
+    conn = gateway.connection()
     try:
         conn.request("GET", f"{parts.path}?{parts.query}")
         response = conn.getresponse()

@@ -1,7 +1,9 @@
 """boto3 through BillFlow: every kind of S3 call passes through and round-trips exactly.
 
-Each client-shape test runs with boto3's default config and with s3v4 payload signing on and off
-(the `s3` fixture). What the upstream holds is read from moto directly (`upstream_s3`).
+Every test runs over HTTP and over HTTPS (boto3 verifying against the test CA): over HTTPS boto3
+uploads with aws-chunked trailers, over HTTP with checksum headers. Each client-shape test runs
+with boto3's default config and with s3v4 payload signing on and off (the `s3` fixture). What the
+upstream holds is read from moto directly (`upstream_s3`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .harness import Gateway, MiB, Upstream
-from .s3wire import Wire, exchange, key_path, request_bytes
+from .harness import Gateway, MiB, Upstream, over_schemes
+from .s3wire import Wire, key_path, request_bytes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, over_schemes]
 
 #: Keys that must reach the upstream and come back byte for byte.
 ODD_KEYS = {
@@ -314,14 +316,15 @@ def test_upstream_nosuchkey_comes_back_unchanged(
     assert through.error()["Code"] == "NoSuchKey"
 
 
-def test_missing_bucket_answers_nosuchbucket(s3_default: Any, bucket_name: str) -> None:
-    """GET and ListObjects in a bucket that doesn't exist answer 404 NoSuchBucket."""
+def test_missing_bucket_answers_access_denied(s3_default: Any, bucket_name: str) -> None:
+    """GET and ListObjects in a bucket the tenant does not own answer 403 AccessDenied, whether
+    or not it exists, so bucket names do not leak (isolation)."""
     with pytest.raises(ClientError) as exc:
         s3_default.get_object(Bucket=bucket_name, Key="k")
-    assert _error(exc) == (404, "NoSuchBucket")
+    assert _error(exc) == (403, "AccessDenied")
     with pytest.raises(ClientError) as exc:
         s3_default.list_objects_v2(Bucket=bucket_name)
-    assert _error(exc) == (404, "NoSuchBucket")
+    assert _error(exc) == (403, "AccessDenied")
 
 
 def test_head_missing_key_answers_404_without_body(
@@ -332,7 +335,7 @@ def test_head_missing_key_answers_404_without_body(
         s3_default.head_object(Bucket=bucket, Key="missing")
     assert _error(exc) == (404, "404")
     signed = wire.sign("HEAD", key_path(bucket, "missing"))
-    raw = exchange(wire.host, wire.port, request_bytes(signed, extra=[("Connection", "close")]))
+    raw = wire.exchange(request_bytes(signed, extra=[("Connection", "close")]))
     head, _, rest = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404"), raw[:500]
     assert rest == b"", raw[:1000]
@@ -342,7 +345,9 @@ def _presigning(make_s3: Any) -> Any:
     return make_s3(Config(signature_version="s3v4"))
 
 
-def test_presigned_get_s3v4_fetched_with_urllib(make_s3: Any, s3_default: Any, bucket: str) -> None:
+def test_presigned_get_s3v4_fetched_with_urllib(
+    make_s3: Any, s3_default: Any, gateway: Gateway, bucket: str
+) -> None:
     """A SigV4 presigned GET URL fetched by a plain HTTP client returns the object."""
     key = "pre signed/ключ+1.txt"
     s3_default.put_object(Bucket=bucket, Key=key, Body=b"presigned body")
@@ -350,7 +355,7 @@ def test_presigned_get_s3v4_fetched_with_urllib(make_s3: Any, s3_default: Any, b
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300
     )
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with urllib.request.urlopen(url, timeout=30, context=gateway.ssl_context) as response:
         assert response.status == 200
         assert response.read() == b"presigned body"
 
@@ -364,7 +369,7 @@ def test_presigned_put_s3v4_stores_object(
         "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300
     )
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=30)
+    conn = gateway.connection()
     try:
         conn.request("PUT", f"{parts.path}?{parts.query}", body=b"put by url")
         response = conn.getresponse()

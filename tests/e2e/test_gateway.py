@@ -140,8 +140,9 @@ def test_upstream_refusing_connections_answers_503(spare_gateway: Spare) -> None
     """With nothing listening at the upstream address, requests get 503 ServiceUnavailable
     and BillFlow keeps serving."""
     gw, wire = spare_gateway(f"http://127.0.0.1:{free_port()}")
+    # CreateBucket asks the upstream first (ListBuckets would be answered from the ledger).
     for _ in range(2):
-        expect_error(wire.send(wire.sign("GET", "/")), 503, "ServiceUnavailable")
+        expect_error(wire.send(wire.sign("PUT", "/no-upstream-bucket")), 503, "ServiceUnavailable")
     assert http_status(gw.host, gw.admin_port, "/healthz") == 200
 
 
@@ -154,7 +155,7 @@ def test_upstream_not_answering_answers_503_after_read_timeout(spare_gateway: Sp
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         gw, wire = spare_gateway(url, "connect_timeout_seconds = 1\nread_timeout_seconds = 1\n")
         started = time.monotonic()
-        reply = wire.send(wire.sign("GET", "/"))
+        reply = wire.send(wire.sign("PUT", "/no-upstream-bucket"))
         elapsed = time.monotonic() - started
         expect_error(reply, 503, "ServiceUnavailable")
         assert elapsed < 10, elapsed

@@ -1,12 +1,12 @@
 """minio-py through BillFlow: bucket and object calls, multipart, presigned URLs.
 
-The client discovers the bucket region with GetBucketLocation, as a user's client does.
+Every test runs over HTTP and over HTTPS (minio's urllib3 pool verifying against the test CA). The
+client discovers the bucket region with GetBucketLocation, as a user's client does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import io
 import os
 from datetime import timedelta
@@ -17,16 +17,16 @@ import pytest
 from botocore.exceptions import ClientError
 from minio import Minio
 
-from .harness import Gateway, MiB
+from .harness import Gateway, MiB, over_schemes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, over_schemes]
 
 
 def _fetch(gateway: Gateway, method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
     """`method` on a presigned URL with a plain HTTP client; (status, body)."""
     parts = urlsplit(url)
     assert (parts.hostname, parts.port) == (gateway.host, gateway.port), url
-    conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=30)
+    conn = gateway.connection()
     try:
         conn.request(method, f"{parts.path}?{parts.query}", body=body)
         response = conn.getresponse()

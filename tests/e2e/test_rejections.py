@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,23 +26,24 @@ from .s3wire import (
     UNSIGNED_PAYLOAD,
     Reply,
     Signed,
+    Upload,
     Wire,
     assert_not_stored,
     aws_chunked,
     chunked_length,
+    chunked_put,
     crc32_b64,
     exchange,
     expect_error,
-    http_chunked,
     key_path,
     md5_b64,
     request_bytes,
+    simple_put,
 )
 
 pytestmark = pytest.mark.e2e
 
 KiB = 1024
-CHUNK = 64 * KiB
 #: 150 KiB: two full 64 KiB chunks and a 22 KiB one, so a defect in the last chunk arrives after
 #: BillFlow could already have forwarded 128 KiB.
 DATA = os.urandom(150 * KiB)
@@ -51,66 +51,6 @@ OTHER_SECRET = "0" * 40
 #: Object contents no error document could echo by chance (bucket names hold test names).
 CONTENTS = os.urandom(24).hex().encode()
 OTHER_CONTENTS = os.urandom(24).hex().encode()
-
-
-@dataclass(frozen=True)
-class Upload:
-    signed: Signed
-    body: bytes
-
-
-def simple_put(
-    wire: Wire, target: str, data: bytes, *, payload: str | None = None, **kw: Any
-) -> Signed:
-    """PUT with Content-Length and x-amz-content-sha256 = `payload` (default: SHA-256 of data)."""
-    headers = [("Content-Length", str(len(data))), *kw.pop("headers", ())]
-    return wire.sign("PUT", target, headers=headers, body=data, payload=payload, **kw)
-
-
-def chunked_put(
-    wire: Wire,
-    target: str,
-    data: bytes,
-    mode: str,
-    *,
-    checksum: str | None = None,
-    tamper_chunk: int | None = None,
-    trailer_signature: str | None = None,
-    decoded_length: int | None = None,
-    transfer_chunked: bool = False,
-) -> Upload:
-    """An aws-chunked PUT in `mode` (one of the STREAMING-* payload hashes), signed as the AWS
-    chunked-upload pages describe, with the defects asked for."""
-    signed_chunks = mode != STREAMING_UNSIGNED_TRAILER
-    trailers = (
-        [] if mode == STREAMING_SIGNED else [("x-amz-checksum-crc32", checksum or crc32_b64(data))]
-    )
-    length = chunked_length(len(data), CHUNK, signed=signed_chunks, trailers=trailers)
-    headers = [
-        ("Content-Encoding", "aws-chunked"),
-        (
-            "x-amz-decoded-content-length",
-            str(len(data) if decoded_length is None else decoded_length),
-        ),
-    ]
-    if trailers:
-        headers.append(("x-amz-trailer", "x-amz-checksum-crc32"))
-    # botocore sends its trailer uploads with Transfer-Encoding: chunked (never signed) and no
-    # Content-Length; the AWS pages sign a Content-Length of the encoded body.
-    headers.append(
-        ("Transfer-Encoding", "chunked") if transfer_chunked else ("Content-Length", str(length))
-    )
-    signed = wire.sign("PUT", target, headers=headers, payload=mode)
-    body = aws_chunked(
-        data,
-        chunk_size=CHUNK,
-        seed=signed if signed_chunks else None,
-        trailers=trailers,
-        tamper_chunk=tamper_chunk,
-        trailer_signature=trailer_signature,
-    )
-    assert len(body) == length
-    return Upload(signed, http_chunked(body) if transfer_chunked else body)
 
 
 def rejected(reply: Reply, status: int, code: str | set[str], wire: Wire) -> dict[str, str]:
@@ -396,17 +336,46 @@ def test_body_changed_in_sha256_mode_answers_content_sha256_mismatch(
     assert_not_stored(upstream_s3, bucket, "k")
 
 
-def test_content_sha256_header_missing_is_refused(
-    wire: Wire, upstream_s3: Any, bucket: str
-) -> None:
-    """SigV4 header auth without x-amz-content-sha256 gets 400 (S3: InvalidRequest)."""
-    signed = wire.sign(
+def _unsent_hash_put(wire: Wire, target: str, data: bytes) -> Signed:
+    """SigV4 header auth as curl --aws-sigv4 signs a PUT: the canonical request ends with the
+    body's SHA-256, but no x-amz-content-sha256 header is sent (botocore's generic signer)."""
+    return wire.sign(
         "PUT",
-        key_path(bucket, "k"),
-        headers=[("Content-Length", "4")],
-        body=b"data",
+        target,
+        headers=[("Content-Length", str(len(data)))],
+        body=data,
         content_sha256_header=False,
     )
+
+
+def test_content_sha256_header_missing_signed_body_hash_is_served(
+    wire: Wire, upstream_s3: Any, bucket: str
+) -> None:
+    """SigV4 header auth without x-amz-content-sha256 whose signature covers the body's SHA-256
+    (what curl sends) is served: BillFlow hashes the body to check it; stored exactly."""
+    reply = wire.send(_unsent_hash_put(wire, key_path(bucket, "k"), CONTENTS))
+    assert reply.status == 200, reply.describe()
+    assert upstream_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == CONTENTS
+
+
+def test_content_sha256_header_missing_body_changed_answers_signature_does_not_match(
+    wire: Wire, upstream_s3: Any, bucket: str
+) -> None:
+    """The same with a body other than the one signed gets 403 SignatureDoesNotMatch; nothing
+    is stored."""
+    signed = _unsent_hash_put(wire, key_path(bucket, "k"), CONTENTS)
+    rejected(wire.send(signed, OTHER_CONTENTS), 403, "SignatureDoesNotMatch", wire)
+    assert_not_stored(upstream_s3, bucket, "k")
+
+
+def test_content_sha256_header_missing_large_body_is_refused(
+    wire: Wire, upstream_s3: Any, bucket: str
+) -> None:
+    """Without x-amz-content-sha256, a 2 MiB body (more than BillFlow holds in memory to hash
+    before the signature is known good) gets 400 (S3: InvalidRequest, the header is required);
+    nothing is stored."""
+    data = os.urandom(2 * MiB)
+    signed = _unsent_hash_put(wire, key_path(bucket, "k"), data)
     rejected(wire.send(signed), 400, {"InvalidRequest", "InvalidArgument"}, wire)
     assert_not_stored(upstream_s3, bucket, "k")
 

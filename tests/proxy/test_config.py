@@ -111,3 +111,44 @@ def test_config_relative_ledger_path_is_relative_to_the_file(tmp_path: Path) -> 
 def test_config_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load(tmp_path / "absent.toml", {})
+
+
+def test_config_admin_tokens_defaults_and_secrets_from_environment_only() -> None:
+    env = {config_module.ENV_JWT_SECRET: "j" * 40, config_module.ENV_MASTER_KEY: "m" * 44}
+    cfg = parse({}, env, base_dir=ROOT)
+    tokens = cfg.admin_tokens
+    assert (tokens.issuer, tokens.audience, tokens.ttl_seconds) == (
+        "billflow",
+        "billflow-admin",
+        3600,
+    )
+    assert tokens.require_secret() == "j" * 40 and cfg.require_master_key() == "m" * 44
+    assert "j" * 40 not in repr(cfg) and "m" * 44 not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"admin": {"tokens": {"secret": "x" * 40}}},
+            r"\[admin\.tokens\]: unknown key\(s\) secret",
+        ),
+        ({"admin": {"tokens": {"ttl_seconds": 30}}}, "admin.tokens.ttl_seconds: 30 is outside"),
+        (
+            {"admin": {"tokens": {"ttl_seconds": 7200, "max_ttl_seconds": 3600}}},
+            "admin.tokens.max_ttl_seconds: 3600 is outside",
+        ),
+        ({"admin": {"tokens": {"audience": ""}}}, "issuer and audience must not be empty"),
+    ],
+)
+def test_config_admin_tokens_bad_value_refused(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(data, {}, base_dir=ROOT)
+
+
+def test_config_missing_secrets_refused_naming_the_variables() -> None:
+    cfg = parse({}, {}, base_dir=ROOT)
+    with pytest.raises(ConfigError, match=config_module.ENV_JWT_SECRET):
+        cfg.admin_tokens.require_secret()
+    with pytest.raises(ConfigError, match=config_module.ENV_MASTER_KEY):
+        cfg.require_master_key()

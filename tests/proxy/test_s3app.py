@@ -29,6 +29,7 @@ from botocore.httpchecksum import _CHECKSUM_CLS, AwsChunkedWrapper
 from multidict import CIMultiDict
 
 from proxy import config, s3app, sigv4
+from proxy.crypto import SecretBox
 from proxy.ledger import Credentials, Ledger
 
 UPSTREAM_KEY, UPSTREAM_SECRET = "UPSTREAMKEY", "upstream-secret"
@@ -94,9 +95,10 @@ async def _proxy(
         },
         base_dir=tmp_path,
     )
-    ledger = await Ledger.open(cfg.ledger_path)
-    await ledger.create_tenant("acme", now=datetime.now(UTC))
-    creds = await ledger.create_access_key("acme", now=datetime.now(UTC))
+    ledger = await Ledger.open(cfg.ledger_path, SecretBox.from_text(SecretBox.generate_key()))
+    tenant = await ledger.create_tenant("acme", now=datetime.now(UTC))
+    creds = await ledger.create_access_key(tenant.id, now=datetime.now(UTC))
+    await ledger.register_bucket("bucket-a", tenant.id, now=datetime.now(UTC))
     app = s3app.create_app(cfg, ledger)
 
     async def close_ledger(app: web.Application) -> None:
