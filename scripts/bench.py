@@ -21,9 +21,11 @@ with botocore once per key before its clock starts, and streams from/to one reus
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -231,6 +233,9 @@ def start_billflow(tmp: Path, name: str, upstream: str, upstream_key: str) -> Ta
     env = os.environ | {
         "BILLFLOW_UPSTREAM_ACCESS_KEY_ID": upstream_key,
         "BILLFLOW_UPSTREAM_SECRET_ACCESS_KEY": upstream_key,
+        # Throwaway secrets for this run's ledger and admin listener.
+        "BILLFLOW_MASTER_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "BILLFLOW_JWT_SECRET": secrets.token_urlsafe(48),
     }
     cli = [PY, "-m", "proxy", "--config", str(cfg)]
     creds: dict[str, str] = {}
