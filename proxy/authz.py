@@ -111,7 +111,10 @@ def bucket_operation(method: str, target: Target, raw_query: str) -> BucketOpera
     """
     params = {p.partition("=")[0] for p in raw_query.split("&") if p} - {"x-id"}
     if target.bucket is None:
-        return BucketOperation.LIST_BUCKETS if method in ("GET", "HEAD") and not params else None
+        # Every GET naming no bucket is ListBuckets (prefix, max-buckets, continuation-token and
+        # bucket-region are its parameters): the upstream's answer would list every tenant's
+        # buckets, so nothing service-level is ever forwarded.
+        return BucketOperation.LIST_BUCKETS if method in ("GET", "HEAD") else None
     if target.key is not None or params:
         return None
     if method == "PUT":

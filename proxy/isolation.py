@@ -15,6 +15,7 @@ BillFlow, until an admin assigns it) and a bucket that does not exist all answer
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
@@ -75,8 +76,58 @@ class Isolation:
         await self._ledger.unregister_bucket(bucket, tenant_id)
         self._owners.put(bucket, None)
 
-    async def list_buckets(self, tenant_id: int, tenant_name: str) -> bytes:
-        buckets = await self._ledger.list_buckets(tenant_id)
+    async def list_buckets(
+        self, tenant_id: int, tenant_name: str, query: Mapping[str, str], *, region: str
+    ) -> bytes:
+        """ListBuckets from the ledger, with S3's optional parameters: prefix, max-buckets
+        (1-10000), continuation-token (opaque: the last name of the previous page) and
+        bucket-region (all buckets live in the configured region)."""
+        prefix = query.get("prefix")
+        limit = _max_buckets(query.get("max-buckets"))
+        after = _decode_token(query.get("continuation-token"))
+        if query.get("bucket-region", region) != region:
+            return list_buckets_xml(str(tenant_id), tenant_name, [], prefix=prefix)
+        # The ledger pages by name; the prefix filter is applied to that sorted stream.
+        names: list[tuple[str, datetime]] = []
+        more = False
+        for bucket in await self._ledger.list_buckets(tenant_id, after=after):
+            if prefix and not bucket.name.startswith(prefix):
+                continue
+            if limit is not None and len(names) == limit:
+                more = True
+                break
+            names.append((bucket.name, bucket.created_at))
+        token = _encode_token(names[-1][0]) if more else None
         return list_buckets_xml(
-            str(tenant_id), tenant_name, [(b.name, b.created_at) for b in buckets]
+            str(tenant_id), tenant_name, names, prefix=prefix, continuation_token=token
         )
+
+
+def _max_buckets(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 10_000:
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "max-buckets must be an integer between 1 and 10000",
+            ArgumentName="max-buckets",
+            ArgumentValue=value,
+        )
+    return int(value)
+
+
+def _encode_token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_token(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise S3Error(
+            S3ErrorCode.InvalidArgument,
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+        ) from None

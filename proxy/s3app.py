@@ -1,12 +1,13 @@
 """The tenant-facing S3 application: one middleware for outcomes, one catch-all handler.
 
-Owns: the order of a request's life (address -> authenticate -> verify the body while streaming it
-upstream -> stream the answer back), the request id, the rendering of S3 errors (the only place an
+Owns: the order of a request's life (address -> authenticate -> isolation -> verify the body while
+streaming it upstream -> stream the answer back), the rendering of S3 errors (the only place an
 `S3Error` becomes a response) and the access-log line. Every request produces exactly one outcome:
 one response (or one aborted connection) and one log line.
 
-Does not own: signature maths (sigv4), body framing and checks (payload), addressing rules
-(addressing), the upstream connection (forward), key storage (ledger).
+Does not own: who is asking (authn), which buckets are theirs (isolation), moving bodies (bodies),
+body framing and checks (payload), addressing rules (addressing), the upstream connection
+(forward), the per-request record (exchange), key storage (ledger).
 
 aiohttp answers malformed HTTP (bad request line, conflicting framing headers) itself with a plain
 400 before any middleware runs; those requests never reach this module and cannot be S3 XML.
@@ -16,23 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import re
-import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy import addressing, authz, payload, sigv4
-from proxy.authn import Authenticated, Authenticator
+from proxy import addressing, authz, bodies, payload, sigv4
+from proxy.authn import Authenticator
 from proxy.cache import TTLCache
 from proxy.config import Config
-from proxy.forward import Upstream, UpstreamRequest, returnable_response_headers
+from proxy.exchange import Exchange, loggable_target, new_request_id
+from proxy.forward import Upstream, UpstreamRequest
 from proxy.isolation import Isolation
 from proxy.ledger import Credentials, Ledger
 from proxy.log import access_logger, server_logger
@@ -49,26 +46,8 @@ KEYS: web.AppKey[TTLCache[Credentials | None]] = web.AppKey("keys")
 UPSTREAM = web.AppKey("upstream", Upstream)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
-#: Body bytes are handed on as they arrive; a read returns at most this much.
-_READ_SIZE = 256 * 1024
 #: How often keys' last_used_at reaches the ledger.
 _KEY_USAGE_FLUSH_SECONDS = 5.0
-#: Upstream answers up to this size are read whole and sent back in one write.
-_SMALL_BODY_BYTES = 64 * 1024
-
-
-@dataclass
-class Exchange:
-    """What one request did; the access log line (and later the meter) reads it."""
-
-    request_id: str
-    started: float = field(default_factory=time.monotonic)
-    tenant: str = "-"
-    access_key_id: str = "-"
-    bytes_in: int = 0  # decoded body bytes received from the tenant
-    bytes_out: int = 0  # body bytes sent to the tenant
-    upstream_request_id: str = "-"
-    error_code: str = "-"
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
@@ -86,24 +65,6 @@ class KeyUsage:
     def take(self) -> dict[str, datetime]:
         pending, self._pending = self._pending, {}
         return pending
-
-
-#: A presigned URL's signature is a bearer credential until it expires: never log it.
-_SIGNATURE_PARAM = re.compile(r"((?:^|[?&])(?:X-Amz-Signature|Signature)=)[^&]*", re.IGNORECASE)
-
-
-def loggable_target(raw_path: str) -> str:
-    return _SIGNATURE_PARAM.sub(r"\1REDACTED", raw_path)
-
-
-_REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
-_request_ids = itertools.count(1)
-
-
-def new_request_id() -> str:
-    """16 upper-case hex digits, the shape of S3's x-amz-request-id: a random per-process prefix
-    and a counter, so ids are unique across workers without a random draw per request."""
-    return f"{_REQUEST_ID_PREFIX}{next(_request_ids) & 0xFFFFFFFF:08X}"
 
 
 def render_error(request: web.Request, error: S3Error, request_id: str) -> web.Response:
@@ -164,133 +125,6 @@ async def outcome_middleware(
         )
 
 
-class _BodyPump:
-    """The tenant's body, decoded and checked, as an async iterator for the upstream request.
-
-    A failed check is remembered in `error` as well as raised: aiohttp's client wraps exceptions
-    from a body iterator, and the handler must answer with the check's own S3 error.
-    """
-
-    def __init__(
-        self,
-        request: web.Request,
-        decoder: payload.BodyDecoder,
-        exchange: Exchange,
-        *,
-        send_continue: bool,
-        reframe: payload.TrailerReframer | None = None,
-        prefetched: bytes | None = None,
-    ) -> None:
-        self._request = request
-        self._decoder = decoder
-        self._exchange = exchange
-        self._reframe = reframe
-        self._prefetched = prefetched
-        self.send_continue = send_continue
-        self.error: S3Error | None = None
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            if self.send_continue:
-                # Only now, after the upstream said 100 too, does the tenant start sending.
-                await _send_continue(self._request)
-            if self._reframe is not None and (prefix := self._reframe.prefix()):
-                yield prefix
-            chunks = (
-                _read_chunks(self._request) if self._prefetched is None else _one(self._prefetched)
-            )
-            async for data in chunks:
-                out = self._decoder.feed(data)
-                if out:
-                    self._exchange.bytes_in += len(out)
-                    yield out
-            tail = self._decoder.finish()
-            self._exchange.bytes_in += len(tail)
-            if self._reframe is not None:
-                tail += self._reframe.suffix(self._decoder.checksums)
-            if tail:
-                yield tail
-        except S3Error as e:
-            self.error = e
-            raise
-        except (ConnectionError, HttpProcessingError) as e:
-            # The tenant's connection ended before the declared body did.
-            self.error = S3Error(S3ErrorCode.IncompleteBody)
-            raise self.error from e
-
-    async def drain(self) -> None:
-        """Read and check a body that must decode to nothing (aws-chunked, 0 bytes declared)."""
-        async for data in self:
-            # The decoder refuses more than x-amz-decoded-content-length; this is a backstop.
-            raise S3Error(S3ErrorCode.IncompleteBody, f"{len(data)} bytes beyond the declared 0")
-
-
-async def _send_continue(request: web.Request) -> None:
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.writer.output_size = 0
-
-
-def _expects_continue(request: web.Request) -> bool:
-    return request.headers.get("Expect", "").lower() == "100-continue"
-
-
-async def _one(data: bytes) -> AsyncIterable[bytes]:
-    if data:
-        yield data
-
-
-async def _read_chunks(request: web.Request) -> AsyncIterable[bytes]:
-    while True:
-        data = await request.content.read(_READ_SIZE)
-        if not data:
-            return
-        yield data
-
-
-def _body_check_headers(
-    method: str, raw_query: str, headers: list[tuple[str, str]]
-) -> dict[str, str]:
-    """The headers that describe the body (lower-case names) for the payload decoder.
-
-    On CompleteMultipartUpload (POST ?uploadId=) x-amz-checksum-* describe the assembled object,
-    not the XML body, so the body is not checked against them (the upstream does that).
-    """
-    lower = {k.lower(): v for k, v in headers}
-    if method == "POST" and any(p.partition("=")[0] == "uploadId" for p in raw_query.split("&")):
-        lower = {k: v for k, v in lower.items() if not k.startswith("x-amz-checksum-")}
-    return lower
-
-
-def _decoded_length(request: web.Request, auth: Authenticated) -> int | None:
-    """Bytes the upstream will receive; None when the request has no body framing at all."""
-    if auth.payload_hash.startswith("STREAMING-") and auth.chunked:
-        value = request.headers.get("x-amz-decoded-content-length", "")
-        if not value.isdigit():
-            raise S3Error(
-                S3ErrorCode.MissingContentLength,
-                "x-amz-decoded-content-length is required with aws-chunked payloads.",
-            )
-        return int(value)
-    if request.content_length is not None:
-        return request.content_length
-    if request.body_exists:
-        # HTTP chunked without aws-chunked framing: S3 needs the length up front.
-        raise S3Error(S3ErrorCode.MissingContentLength)
-    return None
-
-
-async def _read_ahead(request: web.Request, limit: int) -> bytes:
-    """Up to `limit` bytes of the body, read before the signature is checked (see authn)."""
-    if _expects_continue(request):
-        await _send_continue(request)
-    try:
-        return await request.content.readexactly(min(limit, request.content_length or limit))
-    except asyncio.IncompleteReadError as e:
-        if request.content_length is None:
-            return e.partial  # chunked: the whole body was shorter than the limit
-        raise S3Error(S3ErrorCode.IncompleteBody) from e
-
-
 async def s3_handler(request: web.Request) -> web.StreamResponse:
     cfg = request.app[CONFIG]
     exchange: Exchange = request[EXCHANGE]
@@ -313,7 +147,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         headers,
         now=request.app[CLOCK](),
         has_body=request.body_exists,
-        read_body=lambda limit: _read_ahead(request, limit),
+        read_body=lambda limit: bodies.read_ahead(request, limit),
         virtual_bucket=virtual_bucket,
     )
     exchange.tenant = auth.creds.key.tenant_name
@@ -330,8 +164,14 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     isolation = request.app[ISOLATION]
     operation = authz.bucket_operation(request.method, target, raw_query)
     if operation is authz.BucketOperation.LIST_BUCKETS:
-        body = await isolation.list_buckets(tenant_id, auth.creds.key.tenant_name)
+        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        body = await isolation.list_buckets(
+            tenant_id, auth.creds.key.tenant_name, query, region=cfg.s3.region
+        )
         return web.Response(body=body, content_type="application/xml")
+    if target.bucket is None:
+        # Nothing that names no bucket goes upstream: its answer would span every tenant.
+        raise S3Error(S3ErrorCode.AccessDenied)
     if operation is authz.BucketOperation.CREATE_BUCKET:
         assert target.bucket is not None
         await isolation.before_create(
@@ -342,24 +182,24 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
 
     decoder = payload.make_decoder(
         auth.payload_hash,
-        _body_check_headers(request.method, raw_query, [*headers, *auth.extra_headers]),
+        bodies.body_check_headers(request.method, raw_query, [*headers, *auth.extra_headers]),
         auth.chain,
         # Presigned URLs and SigV2 carry no chunk signatures: S3 reads any value but
         # UNSIGNED-PAYLOAD as a claimed SHA-256 of the body.
         chunked=auth.chunked,
     )
-    length = _decoded_length(request, auth)
+    length = bodies.decoded_length(request, auth)
     # A body read ahead (see authn) has had its 100 Continue already.
-    expect = _expects_continue(request) and auth.prefetched_body is None
+    expect = bodies.expects_continue(request) and auth.prefetched_body is None
     prefetched = auth.prefetched_body
-    pump: _BodyPump | None = None
+    pump: bodies.BodyPump | None = None
     reframe: payload.TrailerReframer | None = None
     extra_headers: list[tuple[str, str]] = list(auth.extra_headers)
     trailer_algorithm = decoder.trailer_algorithm
     if request.body_exists and length:
         if trailer_algorithm is not None:
             reframe = payload.TrailerReframer(length, trailer_algorithm)
-        pump = _BodyPump(
+        pump = bodies.BodyPump(
             request,
             decoder,
             exchange,
@@ -372,7 +212,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         # the upstream sees the request: the payload hash (and any checksum header) must hold
         # for it, and an aws-chunked body declaring 0 bytes must carry exactly that.
         if request.body_exists:
-            await _BodyPump(
+            await bodies.BodyPump(
                 request, decoder, exchange, send_continue=expect, prefetched=prefetched
             ).drain()
         else:
@@ -414,7 +254,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
                 await isolation.after_create(tenant_id, target.bucket, now=request.app[CLOCK]())
             elif operation is authz.BucketOperation.DELETE_BUCKET:
                 await isolation.after_delete(tenant_id, target.bucket)
-        return await _stream_back(request, upstream_resp, exchange)
+        return await bodies.stream_back(request, upstream_resp, exchange)
 
 
 async def _exists_upstream(request: web.Request, target: addressing.Target) -> bool:
@@ -430,69 +270,6 @@ async def _exists_upstream(request: web.Request, target: addressing.Target) -> b
     )
     async with await request.app[UPSTREAM].open(probe) as resp:
         return resp.status != 404
-
-
-async def _stream_back(
-    request: web.Request, up: aiohttp.ClientResponse, exchange: Exchange
-) -> web.StreamResponse:
-    exchange.upstream_request_id = up.headers.get("x-amz-request-id", "-")
-    headers = returnable_response_headers(up.headers.items())
-    body_unread = request.body_exists and not request.content.is_eof()
-    if request.method != "HEAD" and (up.content_length or 0) <= _SMALL_BODY_BYTES:
-        # Small answers (XML documents, small objects): read whole, then send headers and body
-        # in one write. Memory stays bounded by _SMALL_BODY_BYTES, and an upstream failure can
-        # still become a clean S3 error because nothing was sent yet.
-        try:
-            body = await up.content.read() if up.content_length else b""
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise S3Error(S3ErrorCode.ServiceUnavailable) from e
-        if up.content_length is None or len(body) != up.content_length:
-            # No length announced (chunked) or a short read: stream whatever is left instead.
-            return await _stream_body(request, up, exchange, headers, body_unread, body)
-        small = web.Response(status=up.status, reason=up.reason, body=body, headers=headers)
-        if body_unread:
-            small.force_close()
-        exchange.bytes_out += len(body)
-        return small
-    return await _stream_body(request, up, exchange, headers, body_unread, b"")
-
-
-async def _stream_body(
-    request: web.Request,
-    up: aiohttp.ClientResponse,
-    exchange: Exchange,
-    headers: list[tuple[str, str]],
-    body_unread: bool,
-    first: bytes,
-) -> web.StreamResponse:
-    resp = web.StreamResponse(status=up.status, reason=up.reason)
-    for name, value in headers:
-        resp.headers.add(name, value)
-    if up.content_length is not None:
-        resp.content_length = up.content_length
-    if body_unread:
-        resp.force_close()  # the upstream answered before the body was sent (e.g. NoSuchBucket)
-    await resp.prepare(request)
-    if first:
-        await resp.write(first)
-        exchange.bytes_out += len(first)
-    if request.method == "HEAD":
-        await resp.write_eof()
-        return resp
-    try:
-        async for data in up.content.iter_any():
-            await resp.write(data)
-            exchange.bytes_out += len(data)
-    except (aiohttp.ClientError, TimeoutError) as e:
-        # Headers are gone already: the only honest signal left is to cut the connection, so the
-        # tenant sees a short body rather than a complete-looking truncated one.
-        server_logger.warning("request %s: upstream failed mid-body: %r", exchange.request_id, e)
-        exchange.error_code = "UpstreamBodyAborted"
-        if request.transport is not None:
-            request.transport.abort()
-        return resp
-    await resp.write_eof()
-    return resp
 
 
 async def _no_expect(request: web.Request) -> None:

@@ -23,8 +23,14 @@ def s3_timestamp(at: datetime) -> str:
 
 
 def list_buckets_xml(
-    owner_id: str, owner_name: str, buckets: Iterable[tuple[str, datetime]]
+    owner_id: str,
+    owner_name: str,
+    buckets: Iterable[tuple[str, datetime]],
+    *,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
 ) -> bytes:
+    """`continuation_token`: where the next page starts, when there is one."""
     root = ET.Element("ListAllMyBucketsResult", xmlns=S3_NAMESPACE)
     owner = ET.SubElement(root, "Owner")
     ET.SubElement(owner, "ID").text = owner_id
@@ -34,5 +40,9 @@ def list_buckets_xml(
         bucket = ET.SubElement(listed, "Bucket")
         ET.SubElement(bucket, "Name").text = name
         ET.SubElement(bucket, "CreationDate").text = s3_timestamp(created_at)
+    if continuation_token is not None:
+        ET.SubElement(root, "ContinuationToken").text = continuation_token
+    if prefix is not None:
+        ET.SubElement(root, "Prefix").text = prefix
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body

@@ -87,6 +87,8 @@ SERVICE = Target(bucket=None, key=None, style="path")
     [
         ("GET", SERVICE, "", BucketOperation.LIST_BUCKETS),
         ("GET", SERVICE, "x-id=ListBuckets", BucketOperation.LIST_BUCKETS),
+        ("GET", SERVICE, "prefix=a&max-buckets=2", BucketOperation.LIST_BUCKETS),
+        ("GET", SERVICE, "acl", BucketOperation.LIST_BUCKETS),
         ("PUT", BUCKET, "", BucketOperation.CREATE_BUCKET),
         ("DELETE", BUCKET, "", BucketOperation.DELETE_BUCKET),
         ("PUT", BUCKET, "versioning", None),
@@ -99,6 +101,8 @@ SERVICE = Target(bucket=None, key=None, style="path")
     ids=[
         "list",
         "list-x-id",
+        "list-params",
+        "service-acl",
         "create",
         "delete",
         "put-versioning",

@@ -39,3 +39,9 @@ def test_list_buckets_xml_empty_has_empty_buckets_element() -> None:
     root = ET.fromstring(list_buckets_xml("1", "t", []))
     assert root.find("s3:Buckets", NS) is not None
     assert root.findall("s3:Buckets/s3:Bucket", NS) == []
+
+
+def test_list_buckets_xml_prefix_and_continuation_token() -> None:
+    root = ET.fromstring(list_buckets_xml("1", "t", [], prefix="ph", continuation_token="dG9rZW4="))
+    assert root.findtext("s3:Prefix", namespaces=NS) == "ph"
+    assert root.findtext("s3:ContinuationToken", namespaces=NS) == "dG9rZW4="

@@ -1,0 +1,223 @@
+"""Bodies on their way through: the tenant's upload into the upstream request, and the upstream's
+answer back to the tenant.
+
+Owns: reading the tenant's body (with `100 Continue` sent only when the upstream agreed) through a
+payload decoder into the upstream request, and the read-ahead authn needs for curl's SigV4; on the
+way back, small answers in one write and large ones streamed, cutting the connection when the
+upstream fails mid-body so a truncated object never looks complete. Memory stays bounded by
+`READ_SIZE` (or `SMALL_BODY_BYTES` for answers read whole).
+
+Does not own: the checks themselves (payload), signing for the upstream (forward), or what the
+request is allowed to do (authn, isolation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from proxy import payload
+from proxy.authn import Authenticated
+from proxy.exchange import Exchange
+from proxy.forward import returnable_response_headers
+from proxy.log import server_logger
+from proxy.s3errors import S3Error, S3ErrorCode
+
+#: Body bytes are handed on as they arrive; a read returns at most this much.
+READ_SIZE = 256 * 1024
+#: Upstream answers up to this size are read whole and sent back in one write.
+SMALL_BODY_BYTES = 64 * 1024
+
+
+class BodyPump:
+    """The tenant's body, decoded and checked, as an async iterator for the upstream request.
+
+    A failed check is remembered in `error` as well as raised: aiohttp's client wraps exceptions
+    from a body iterator, and the handler must answer with the check's own S3 error.
+    """
+
+    def __init__(
+        self,
+        request: web.Request,
+        decoder: payload.BodyDecoder,
+        exchange: Exchange,
+        *,
+        send_continue: bool,
+        reframe: payload.TrailerReframer | None = None,
+        prefetched: bytes | None = None,
+    ) -> None:
+        self._request = request
+        self._decoder = decoder
+        self._exchange = exchange
+        self._reframe = reframe
+        self._prefetched = prefetched
+        self.send_continue = send_continue
+        self.error: S3Error | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            if self.send_continue:
+                # Only now, after the upstream said 100 too, does the tenant start sending.
+                await send_continue_to(self._request)
+            if self._reframe is not None and (prefix := self._reframe.prefix()):
+                yield prefix
+            chunks = (
+                _read_chunks(self._request) if self._prefetched is None else _one(self._prefetched)
+            )
+            async for data in chunks:
+                out = self._decoder.feed(data)
+                if out:
+                    self._exchange.bytes_in += len(out)
+                    yield out
+            tail = self._decoder.finish()
+            self._exchange.bytes_in += len(tail)
+            if self._reframe is not None:
+                tail += self._reframe.suffix(self._decoder.checksums)
+            if tail:
+                yield tail
+        except S3Error as e:
+            self.error = e
+            raise
+        except (ConnectionError, HttpProcessingError) as e:
+            # The tenant's connection ended before the declared body did.
+            self.error = S3Error(S3ErrorCode.IncompleteBody)
+            raise self.error from e
+
+    async def drain(self) -> None:
+        """Read and check a body that must decode to nothing (aws-chunked, 0 bytes declared)."""
+        async for data in self:
+            # The decoder refuses more than x-amz-decoded-content-length; this is a backstop.
+            raise S3Error(S3ErrorCode.IncompleteBody, f"{len(data)} bytes beyond the declared 0")
+
+
+async def send_continue_to(request: web.Request) -> None:
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0
+
+
+def expects_continue(request: web.Request) -> bool:
+    return request.headers.get("Expect", "").lower() == "100-continue"
+
+
+async def _one(data: bytes) -> AsyncIterable[bytes]:
+    if data:
+        yield data
+
+
+async def _read_chunks(request: web.Request) -> AsyncIterable[bytes]:
+    while True:
+        data = await request.content.read(READ_SIZE)
+        if not data:
+            return
+        yield data
+
+
+def body_check_headers(
+    method: str, raw_query: str, headers: list[tuple[str, str]]
+) -> dict[str, str]:
+    """The headers that describe the body (lower-case names) for the payload decoder.
+
+    On CompleteMultipartUpload (POST ?uploadId=) x-amz-checksum-* describe the assembled object,
+    not the XML body, so the body is not checked against them (the upstream does that).
+    """
+    lower = {k.lower(): v for k, v in headers}
+    if method == "POST" and any(p.partition("=")[0] == "uploadId" for p in raw_query.split("&")):
+        lower = {k: v for k, v in lower.items() if not k.startswith("x-amz-checksum-")}
+    return lower
+
+
+def decoded_length(request: web.Request, auth: Authenticated) -> int | None:
+    """Bytes the upstream will receive; None when the request has no body framing at all."""
+    if auth.payload_hash.startswith("STREAMING-") and auth.chunked:
+        value = request.headers.get("x-amz-decoded-content-length", "")
+        if not value.isdigit():
+            raise S3Error(
+                S3ErrorCode.MissingContentLength,
+                "x-amz-decoded-content-length is required with aws-chunked payloads.",
+            )
+        return int(value)
+    if request.content_length is not None:
+        return request.content_length
+    if request.body_exists:
+        # HTTP chunked without aws-chunked framing: S3 needs the length up front.
+        raise S3Error(S3ErrorCode.MissingContentLength)
+    return None
+
+
+async def read_ahead(request: web.Request, limit: int) -> bytes:
+    """Up to `limit` bytes of the body, read before the signature is checked (see authn)."""
+    if expects_continue(request):
+        await send_continue_to(request)
+    try:
+        return await request.content.readexactly(min(limit, request.content_length or limit))
+    except asyncio.IncompleteReadError as e:
+        if request.content_length is None:
+            return e.partial  # chunked: the whole body was shorter than the limit
+        raise S3Error(S3ErrorCode.IncompleteBody) from e
+
+
+async def stream_back(
+    request: web.Request, up: aiohttp.ClientResponse, exchange: Exchange
+) -> web.StreamResponse:
+    exchange.upstream_request_id = up.headers.get("x-amz-request-id", "-")
+    headers = returnable_response_headers(up.headers.items())
+    body_unread = request.body_exists and not request.content.is_eof()
+    if request.method != "HEAD" and (up.content_length or 0) <= SMALL_BODY_BYTES:
+        # Small answers (XML documents, small objects): read whole, then send headers and body
+        # in one write. Memory stays bounded by SMALL_BODY_BYTES, and an upstream failure can
+        # still become a clean S3 error because nothing was sent yet.
+        try:
+            body = await up.content.read() if up.content_length else b""
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise S3Error(S3ErrorCode.ServiceUnavailable) from e
+        if up.content_length is None or len(body) != up.content_length:
+            # No length announced (chunked) or a short read: stream whatever is left instead.
+            return await _stream_body(request, up, exchange, headers, body_unread, body)
+        small = web.Response(status=up.status, reason=up.reason, body=body, headers=headers)
+        if body_unread:
+            small.force_close()
+        exchange.bytes_out += len(body)
+        return small
+    return await _stream_body(request, up, exchange, headers, body_unread, b"")
+
+
+async def _stream_body(
+    request: web.Request,
+    up: aiohttp.ClientResponse,
+    exchange: Exchange,
+    headers: list[tuple[str, str]],
+    body_unread: bool,
+    first: bytes,
+) -> web.StreamResponse:
+    resp = web.StreamResponse(status=up.status, reason=up.reason)
+    for name, value in headers:
+        resp.headers.add(name, value)
+    if up.content_length is not None:
+        resp.content_length = up.content_length
+    if body_unread:
+        resp.force_close()  # the upstream answered before the body was sent (e.g. NoSuchBucket)
+    await resp.prepare(request)
+    if first:
+        await resp.write(first)
+        exchange.bytes_out += len(first)
+    if request.method == "HEAD":
+        await resp.write_eof()
+        return resp
+    try:
+        async for data in up.content.iter_any():
+            await resp.write(data)
+            exchange.bytes_out += len(data)
+    except (aiohttp.ClientError, TimeoutError) as e:
+        # Headers are gone already: the only honest signal left is to cut the connection, so the
+        # tenant sees a short body rather than a complete-looking truncated one.
+        server_logger.warning("request %s: upstream failed mid-body: %r", exchange.request_id, e)
+        exchange.error_code = "UpstreamBodyAborted"
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
+    await resp.write_eof()
+    return resp
