@@ -208,11 +208,15 @@ def _credential(value: str, presigned: bool) -> list[str]:
 
 
 def _parse_time(value: str) -> datetime | None:
-    if not _AMZ_DATE.fullmatch(value):  # strptime alone would take "2013524T..." too
+    if not _AMZ_DATE.fullmatch(value):  # 8 digits, T, 6 digits, Z
         return None
+    # Slicing instead of strptime: this runs for every request, and strptime costs ~10 us.
     try:
-        return datetime.strptime(value, _AMZ_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+        return datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC,
+        )  # fmt: skip
+    except ValueError:  # month 13, Feb 30, hour 24, ...
         return None
 
 
