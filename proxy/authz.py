@@ -16,7 +16,7 @@ URL-encoded", optionally followed by `?versionId=`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -102,23 +102,69 @@ def buckets_named(target: Target, headers: Mapping[str, str]) -> tuple[str, ...]
     return tuple(named)
 
 
+#: Query names that make a bucket-level PUT or DELETE another operation than CreateBucket or
+#: DeleteBucket (PutBucketVersioning, DeleteBucketPolicy, ...): botocore's S3 model, which
+#: tests/proxy/test_authz.py walks to keep these in step. Any other parameter leaves the request
+#: a CreateBucket or DeleteBucket as far as the upstream is concerned (MinIO and moto ignore
+#: unknown parameters), so it must be treated as one here too.
+_PUT_BUCKET_SUBRESOURCES = frozenset(
+    "abac accelerate acl analytics cors encryption intelligent-tiering inventory lifecycle logging"
+    " metadataAnnotationTable metadataInventoryTable metadataJournalTable metrics notification"
+    " object-lock ownershipControls policy publicAccessBlock replication requestPayment tagging"
+    " versioning website".split()
+)
+_DELETE_BUCKET_SUBRESOURCES = frozenset(
+    "analytics cors encryption intelligent-tiering inventory lifecycle metadataConfiguration"
+    " metadataTable metrics ownershipControls policy publicAccessBlock replication tagging"
+    " website".split()
+)
+
+#: Headers whose value decides what a request may touch or what its body must match. Sent twice,
+#: the check here would read one value and the upstream might act on the other.
+_SINGLE_VALUED = frozenset(
+    {
+        "x-amz-copy-source",
+        "x-amz-copy-source-range",
+        "x-amz-content-sha256",
+        "x-amz-decoded-content-length",
+        "x-amz-trailer",
+        "content-md5",
+        "host",
+    }
+)
+
+
+def refuse_repeated_headers(headers: Sequence[tuple[str, str]]) -> None:
+    """400 InvalidArgument when a header that access or integrity checks read is repeated."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        lower = name.lower()
+        if lower in _SINGLE_VALUED or lower.startswith("x-amz-checksum-"):
+            if lower in seen:
+                raise S3Error(
+                    S3ErrorCode.InvalidArgument,
+                    f"The {lower} header may be given only once.",
+                    ArgumentName=lower,
+                )
+            seen.add(lower)
+
+
 def bucket_operation(method: str, target: Target, raw_query: str) -> BucketOperation | None:
     """ListBuckets (GET /), CreateBucket (PUT /bucket), DeleteBucket (DELETE /bucket).
 
-    Any sub-resource in the query (`?versioning`, `?tagging`, ...) makes it another operation on
-    an existing bucket, which the ordinary ownership check covers. `x-id` is botocore's operation
-    hint, not a sub-resource.
+    A known sub-resource in the query (`?versioning`, `?tagging`, ...) makes it another operation
+    on an existing bucket, which the ordinary ownership check covers.
     """
-    params = {p.partition("=")[0] for p in raw_query.split("&") if p} - {"x-id"}
+    params = {p.partition("=")[0] for p in raw_query.split("&") if p}
     if target.bucket is None:
         # Every GET naming no bucket is ListBuckets (prefix, max-buckets, continuation-token and
         # bucket-region are its parameters): the upstream's answer would list every tenant's
         # buckets, so nothing service-level is ever forwarded.
         return BucketOperation.LIST_BUCKETS if method in ("GET", "HEAD") else None
-    if target.key is not None or params:
+    if target.key is not None:
         return None
-    if method == "PUT":
+    if method == "PUT" and not params & _PUT_BUCKET_SUBRESOURCES:
         return BucketOperation.CREATE_BUCKET
-    if method == "DELETE":
+    if method == "DELETE" and not params & _DELETE_BUCKET_SUBRESOURCES:
         return BucketOperation.DELETE_BUCKET
     return None

@@ -160,6 +160,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     assert target is not None
     request.app[KEY_USAGE].used(auth.creds.key.access_key_id, request.app[CLOCK]())
 
+    authz.refuse_repeated_headers(headers)
     tenant_id = auth.creds.key.tenant_id
     isolation = request.app[ISOLATION]
     operation = authz.bucket_operation(request.method, target, raw_query)
