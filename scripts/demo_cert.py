@@ -35,7 +35,18 @@ def main(directory: Path) -> None:
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
         )
         .sign(ca_key, hashes.SHA256())
     )
@@ -60,9 +71,7 @@ def main(directory: Path) -> None:
     (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
     (directory / "server.pem").write_bytes(cert.public_bytes(pem))
     (directory / "server.key").write_bytes(
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     (directory / "server.key").chmod(0o600)
 
