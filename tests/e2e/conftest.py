@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +38,7 @@ from .harness import (
     REGION,
     TENANT,
     UPSTREAM_KEY,
+    Aws,
     Gateway,
     MiB,
     Served,
@@ -46,6 +46,7 @@ from .harness import (
     TenantKey,
     TestCA,
     Upstream,
+    aws_cli,
     free_port,
     http_status,
     tool,
@@ -235,48 +236,9 @@ def minio_client(gateway: Gateway, tenant: TenantKey) -> Iterator[Minio]:
 
 
 @pytest.fixture(scope="package")
-def aws(
-    tmp_path_factory: pytest.TempPathFactory, gateway: Gateway, tenant: TenantKey
-) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Runner: `aws --endpoint-url BILLFLOW [--ca-bundle CA] ARGS...` with its own config and
-    credentials files; returns the CompletedProcess. Profile `default` (us-east-1, one attempt,
-    s3v4 also for presign); with `profile="stock"`, the same less `signature_version`, so
-    `s3 presign` makes what it makes out of the box (SigV2). `endpoint` replaces BillFlow's URL
-    (a relay in front of it)."""
-    home = tmp_path_factory.mktemp("awscli")
-    (home / "config").write_text(
-        f"[default]\nregion = {REGION}\nmax_attempts = 1\ns3 =\n    signature_version = s3v4\n"
-        f"[profile stock]\nregion = {REGION}\nmax_attempts = 1\n"
-    )
-    (home / "credentials").write_text(
-        "".join(
-            f"[{profile}]\naws_access_key_id = {tenant.access_key_id}\n"
-            f"aws_secret_access_key = {tenant.secret_access_key}\n"
-            for profile in ("default", "stock")
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= {
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-    ca_bundle = ["--ca-bundle", str(gateway.tls.ca_pem)] if gateway.tls else []
-
-    def run(
-        *args: str, timeout: float = 120, profile: str | None = None, endpoint: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        chosen = ["--profile", profile] if profile else []
-        return subprocess.run(
-            [tool("aws"), "--endpoint-url", endpoint or gateway.url, *ca_bundle, *chosen, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    return run
+def aws(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway, tenant: TenantKey) -> Aws:
+    """aws-cli as the package tenant (see harness.aws_cli for its profiles and options)."""
+    return aws_cli(tmp_path_factory.mktemp("awscli"), gateway, tenant)
 
 
 @pytest.fixture

@@ -336,3 +336,46 @@ level = "INFO"
 class Served:
     gateway: Gateway
     key: TenantKey
+
+
+#: `aws ...` as a tenant runs it: returns the CompletedProcess.
+Aws = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def aws_cli(home: Path, gateway: Gateway, key: TenantKey) -> Aws:
+    """A runner for `aws --endpoint-url BILLFLOW [--ca-bundle CA] ARGS...` with its own config and
+    credentials files in `home`. Profile `default` (us-east-1, one attempt, s3v4 also for
+    presign); with `profile="stock"`, the same less `signature_version`, so `s3 presign` makes
+    what it makes out of the box (SigV2). `endpoint` replaces BillFlow's URL (a relay in front)."""
+    (home / "config").write_text(
+        f"[default]\nregion = {REGION}\nmax_attempts = 1\ns3 =\n    signature_version = s3v4\n"
+        f"[profile stock]\nregion = {REGION}\nmax_attempts = 1\n"
+    )
+    (home / "credentials").write_text(
+        "".join(
+            f"[{profile}]\naws_access_key_id = {key.access_key_id}\n"
+            f"aws_secret_access_key = {key.secret_access_key}\n"
+            for profile in ("default", "stock")
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    ca_bundle = ["--ca-bundle", str(gateway.tls.ca_pem)] if gateway.tls else []
+
+    def run(
+        *args: str, timeout: float = 120, profile: str | None = None, endpoint: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        chosen = ["--profile", profile] if profile else []
+        return subprocess.run(
+            [tool("aws"), "--endpoint-url", endpoint or gateway.url, *ca_bundle, *chosen, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

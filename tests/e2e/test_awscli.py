@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,12 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from .harness import Gateway, MiB, over_schemes
+from .harness import Aws, Gateway, MiB, over_schemes
 from .s3wire import same_composite
 
 pytestmark = [pytest.mark.e2e, over_schemes]
-
-Aws = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -28,13 +27,12 @@ import pytest
 import urllib3
 from minio import Minio
 
-from .harness import Gateway, MiB, TenantKey, over_schemes
+from .harness import Aws, Gateway, MiB, TenantKey, over_schemes
 from .s3wire import STREAMING_UNSIGNED_TRAILER, crc32_b64, same_composite
 from .tap import Tap, WireRequest, decode_aws_chunked
 
 pytestmark = [pytest.mark.e2e, over_schemes]
 
-Aws = Callable[..., subprocess.CompletedProcess[str]]
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 #: aws-cli's multipart_threshold and multipart_chunksize defaults.
 CLI_PART = 8 * MiB

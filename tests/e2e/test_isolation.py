@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .harness import REGION, Gateway, MiB, TenantKey, tool
+from .harness import REGION, Aws, Gateway, MiB, TenantKey, aws_cli
 from .s3wire import Reply, Wire, assert_not_stored, expect_error, key_path, md5_b64
 
 pytestmark = pytest.mark.e2e
@@ -48,8 +47,6 @@ B_KEY = "b-own.txt"
 B_DATA = b"B's own object " + os.urandom(16).hex().encode()
 #: What B tries to write; must never appear in A's bucket.
 EVIL = b"written by tenant B " + os.urandom(16).hex().encode()
-
-Aws = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @dataclass(frozen=True)
@@ -1124,40 +1121,8 @@ def test_concurrent_create_of_one_name_by_two_tenants_one_wins(world: World) -> 
 
 @pytest.fixture(scope="module")
 def aws_b(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway, world: World) -> Aws:
-    """`aws --endpoint-url BILLFLOW ARGS...` with B's key, as conftest's `aws` runs it for the
-    package tenant: profile `default` (s3v4, also for presign) and `stock` (presign SigV2)."""
-    home = tmp_path_factory.mktemp("awscli-b")
-    (home / "config").write_text(
-        f"[default]\nregion = {REGION}\nmax_attempts = 1\ns3 =\n    signature_version = s3v4\n"
-        f"[profile stock]\nregion = {REGION}\nmax_attempts = 1\n"
-    )
-    key = world.b.key
-    (home / "credentials").write_text(
-        "".join(
-            f"[{profile}]\naws_access_key_id = {key.access_key_id}\n"
-            f"aws_secret_access_key = {key.secret_access_key}\n"
-            for profile in ("default", "stock")
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= {
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    ca_bundle = ["--ca-bundle", str(gateway.tls.ca_pem)] if gateway.tls else []
-
-    def run(*args: str, profile: str | None = None) -> subprocess.CompletedProcess[str]:
-        chosen = ["--profile", profile] if profile else []
-        return subprocess.run(
-            [tool("aws"), "--endpoint-url", gateway.url, *ca_bundle, *chosen, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    return run
+    """aws-cli with B's key, run as conftest's `aws` runs it for the package tenant."""
+    return aws_cli(tmp_path_factory.mktemp("awscli-b"), gateway, world.b.key)
 
 
 def _parallel(aws: Aws, commands: list[tuple[str, ...]]) -> Iterator[Any]:

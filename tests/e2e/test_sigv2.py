@@ -13,8 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,6 +25,7 @@ from .harness import (
     NO_RETRIES,
     REGION,
     TENANT,
+    Aws,
     Gateway,
     TenantKey,
     Upstream,
@@ -36,7 +36,6 @@ from .s3wire import Reply, Wire, assert_not_stored, expect_error, key_path, md5_
 
 pytestmark = pytest.mark.e2e
 
-Aws = Callable[..., subprocess.CompletedProcess[str]]
 OTHER_SECRET = "0" * 40
 #: Object contents no error document could echo by chance.
 CONTENTS = os.urandom(24).hex().encode()
