@@ -88,7 +88,8 @@ def _reencode(bucket: str) -> str:
 def buckets_named(target: Target, headers: Mapping[str, str]) -> tuple[str, ...]:
     """Every bucket the request touches: the addressed one and any copy source's.
 
-    `headers` has lower-case names. A copy source on a request that cannot copy is still checked:
+    `headers` is read by lower-case name (a dict of lower-cased names, or aiohttp's case-insensitive
+    headers). A copy source on a request that cannot copy is still checked:
     refusing too much is safe, forwarding an unchecked bucket name is not.
     """
     named: list[str] = []

@@ -179,7 +179,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
             tenant_id, target.bucket, lambda: _exists_upstream(request, target)
         )
     else:
-        await isolation.check(tenant_id, target, {k.lower(): v for k, v in headers})
+        await isolation.check(tenant_id, target, request.headers)  # case-insensitive already
 
     decoder = payload.make_decoder(
         auth.payload_hash,
