@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,15 @@ from proxy import admin, adminauth, s3app
 from proxy.adminauth import TokenError
 from proxy.config import ENV_MASTER_KEY, Config, ConfigError, TLSFiles, load
 from proxy.crypto import MasterKeyError, SecretBox, hash_password
+from proxy.forward import Upstream
 from proxy.ledger import Ledger, LedgerError
 from proxy.log import configure, server_logger
-from proxy.records import InvalidValue, NotFound
+from proxy.meter import Meter
+from proxy.metrics import Metrics
+from proxy.reconcile import Reconciler
+from proxy.records import Conflict, InvalidValue, NotFound
+from proxy.scheduler import Scheduler
+from proxy.usage import Correction
 
 DEFAULT_CONFIG = "config.toml"
 #: Bytes aiohttp buffers per connection before it pauses reading (its default is 64 KiB). Larger
@@ -74,23 +82,43 @@ async def serve(cfg: Config) -> None:
         for listener in (cfg.s3.listen, cfg.admin)
         if listener.tls is not None
     ]
-    ledger = await Ledger.open(cfg.ledger_path, box)
+    ledger = await Ledger.open(cfg.ledger_path, box, billing_tz=cfg.billing_timezone)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_tls, tls_contexts)
     contexts = iter(tls_contexts)
-    runners: list[web.AppRunner] = []
+    meter = Meter(cfg.billing_timezone, cfg.meter.billing_classes)
     try:
-        s3 = s3app.create_app(cfg, ledger)
-        # Admin changes to keys and bucket owners reach the S3 listener's caches at once.
-        admin_app = admin.create_app(
-            cfg,
-            ledger,
-            s3[s3app.KEYS].forget,
-            on_bucket_owner_changed=s3[s3app.ISOLATION].forget,
-        )
+        async with _jobs(cfg, ledger, meter) as jobs:
+            await _serve_listeners(cfg, ledger, meter, jobs, contexts, stop)
+    finally:
+        await ledger.close()
+
+
+async def _serve_listeners(
+    cfg: Config,
+    ledger: Ledger,
+    meter: Meter,
+    jobs: Jobs,
+    contexts: Iterator[tuple[ssl.SSLContext, TLSFiles]],
+    stop: asyncio.Event,
+) -> None:
+    metrics = Metrics(storage=ledger.usage.stored_bytes_by_tenant)
+    s3 = s3app.create_app(cfg, ledger, meter=meter, metrics=metrics)
+    # Admin changes to keys and bucket owners reach the S3 listener's caches at once.
+    admin_app = admin.create_app(
+        cfg,
+        ledger,
+        s3[s3app.KEYS].forget,
+        on_bucket_owner_changed=s3[s3app.ISOLATION].forget,
+        metrics_=metrics,
+        reconcile=jobs.reconcile_now,
+    )
+    runners: list[web.AppRunner] = []
+    s3_site: web.TCPSite | None = None
+    try:
         for app, listener, name in (
             (s3, cfg.s3.listen, "S3"),
             (admin_app, cfg.admin, "admin"),
@@ -106,18 +134,67 @@ async def serve(cfg: Config) -> None:
                 runner, listener.host, listener.port, reuse_address=True, ssl_context=ssl_context
             )
             await site.start()
+            s3_site = s3_site or site
             server_logger.info(
                 "%s listener on %s://%s:%d", name, listener.scheme, listener.host, listener.port
             )
         server_logger.info("upstream %s, region %s", cfg.upstream.endpoint, cfg.s3.region)
         await stop.wait()
-        server_logger.info("shutting down")
+        server_logger.info("shutting down: draining requests in flight")
+        if s3_site is not None:
+            await s3_site.stop()  # no new connections; the open ones finish what they carry
+        try:
+            async with asyncio.timeout(cfg.s3.drain_seconds):
+                await s3[s3app.IN_FLIGHT].drain()
+        except TimeoutError:
+            server_logger.warning(
+                "%d requests still running after %.0f s; cutting them off",
+                s3[s3app.IN_FLIGHT].count, cfg.s3.drain_seconds,
+            )  # fmt: skip
     finally:
-        # Runners stop accepting, let in-flight requests finish (aiohttp's shutdown_timeout),
-        # then run the cleanup contexts; the ledger closes last.
+        # Each runner closes its connections and runs its cleanup contexts: the S3 app's last
+        # meter flush happens there, after every request above has ended.
         for runner in reversed(runners):
             await runner.cleanup()
-        await ledger.close()
+        server_logger.info("stopped")
+
+
+class Jobs:
+    """The scheduled jobs of this process, and the on-demand runs the admin API starts."""
+
+    def __init__(self, scheduler: Scheduler, reconciler: Reconciler) -> None:
+        self.scheduler = scheduler
+        self.reconciler = reconciler
+
+    async def reconcile_now(self) -> list[Correction]:
+        """One reconciliation under the same ledger lease as the scheduled ones."""
+        found: list[Correction] = []
+
+        async def run() -> None:
+            found.extend(await self.reconciler.run())
+
+        if not await self.scheduler.run_once("reconcile", run):
+            raise Conflict("a reconciliation is running already; try again when it ends")
+        return found
+
+
+@contextlib.asynccontextmanager
+async def _jobs(cfg: Config, ledger: Ledger, meter: Meter) -> AsyncIterator[Jobs]:
+    """The scheduler and its jobs, with an upstream connection pool of their own."""
+
+    async def flush_meter() -> None:
+        await meter.flush(ledger.usage.apply)
+
+    cfg.upstream.require_credentials()
+    async with Upstream.new_session(cfg.upstream) as session:
+        reconciler = Reconciler(ledger, Upstream(cfg.upstream, session), _now, flush_meter)
+        # The gateway's name in job leases: stable across its restarts, distinct per gateway.
+        holder = f"{socket.gethostname()}:{cfg.s3.listen.port}"
+        scheduler = Scheduler(ledger, _now, cfg.billing_timezone, holder)
+        if cfg.meter.reconcile_interval_seconds:
+            scheduler.every("reconcile", cfg.meter.reconcile_interval_seconds, reconciler.run)
+        async with scheduler.running():
+            yield Jobs(scheduler, reconciler)
 
 
 Result = tuple[dict[str, object], str]  # (--json output, text output)
@@ -134,7 +211,7 @@ def _box(cfg: Config, *, required: bool) -> SecretBox | None:
 async def _with_ledger(
     cfg: Config, box: SecretBox | None, work: Callable[[Ledger], Awaitable[Result]]
 ) -> Result:
-    ledger = await Ledger.open(cfg.ledger_path, box)
+    ledger = await Ledger.open(cfg.ledger_path, box, billing_tz=cfg.billing_timezone)
     try:
         return await work(ledger)
     finally:

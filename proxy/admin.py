@@ -1,15 +1,16 @@
 """The admin application, on its own listener so tenants never reach it.
 
-Owns: composing the admin app (routes from `admintenants` and `adminaccess`), the bearer-token
-check in front of `/admin/...`, `POST /admin/login`, `/healthz`, `/admin/openapi.json`, and
-rendering every admin error as JSON `{"error": {"code", "message"}}`: this middleware is the
-only place they are built. Does not own: token cryptography (`adminauth`), password hashing
-(`crypto`), or anything tenant-facing.
+Owns: composing the admin app (routes from `admintenants`, `adminaccess` and `adminusage`), the
+bearer-token check in front of `/admin/...`, `POST /admin/login`, `/healthz`,
+`/admin/openapi.json`, and rendering every admin error as JSON `{"error": {"code", "message"}}`:
+this middleware is the only place they are built. Does not own: token cryptography
+(`adminauth`), password hashing (`crypto`), or anything tenant-facing.
 
-Unauthenticated: `/healthz`, `/admin/login`, `/admin/openapi.json`. Everything else under
-`/admin/` needs `Authorization: Bearer <token>`; a missing or bad token gets 401 before routing,
-so unknown paths do not leak which routes exist. As in the S3 app, aiohttp answers malformed
-HTTP itself before any middleware runs (plain-text 400s).
+Unauthenticated: `/healthz`, `/metrics` (Prometheus scrapers rarely carry tokens; the admin
+listener is the operator's network only), `/admin/login`, `/admin/openapi.json`. Everything
+else under `/admin/` needs `Authorization: Bearer <token>`; a missing or bad token gets 401
+before routing, so unknown paths do not leak which routes exist. As in the S3 app, aiohttp
+answers malformed HTTP itself before any middleware runs (plain-text 400s).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from proxy import adminaccess, adminauth, admintenants
+from proxy import adminaccess, adminauth, admintenants, adminusage
 from proxy.adminhttp import (
     CLOCK,
     CONFIG,
@@ -35,10 +36,12 @@ from proxy.adminhttp import (
     read_body,
 )
 from proxy.adminspec import OPENAPI
+from proxy.adminusage import RECONCILE, Reconcile
 from proxy.config import Config
 from proxy.crypto import MasterKeyError, check_password
 from proxy.ledger import Ledger
 from proxy.log import admin_logger
+from proxy.metrics import CONTENT_TYPE, Metrics
 from proxy.records import (
     BucketTaken,
     Conflict,
@@ -51,7 +54,8 @@ from proxy.records import (
 __all__ = ["LEDGER", "create_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PATHS = frozenset({"/healthz", "/admin/login", "/admin/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/admin/login", "/admin/openapi.json"})
+METRICS = web.AppKey("metrics", Metrics)
 #: scrypt takes 128 MiB per check; a login flood must not take the process's memory with it.
 PASSWORD_CHECKS = web.AppKey("password_checks", asyncio.Semaphore)
 #: The admin user name of an authenticated request (the token's `sub`).
@@ -140,6 +144,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "schema_version": version})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: requests, bytes, latency, upstream errors, the meter's flushes
+    and each tenant's stored bytes."""
+    body = await request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
@@ -170,13 +181,16 @@ def create_app(
     *,
     on_bucket_owner_changed: Forget | None = None,
     clock: Clock | None = None,
+    metrics_: Metrics | None = None,
+    reconcile: Reconcile | None = None,
 ) -> web.Application:
     """The admin app; needs the JWT secret (ConfigError naming it otherwise).
 
     The hooks let the S3 side's caches see admin changes on the next request:
     `on_key_revoked(access_key_id)` for each key whose cached credentials went stale (revoked,
     or its tenant suspended, resumed or deleted); `on_bucket_owner_changed(bucket)` for each
-    bucket assigned to a tenant or left unowned by a forced tenant delete."""
+    bucket assigned to a tenant or left unowned by a forced tenant delete. `reconcile()` runs a
+    storage reconciliation for `POST /admin/reconciliations` (503 without it)."""
     cfg.admin_tokens.require_secret()
     app = web.Application(middlewares=[json_errors, authenticate])
     app[CONFIG] = cfg
@@ -187,9 +201,14 @@ def create_app(
         app[ON_KEY_REVOKED] = on_key_revoked
     if on_bucket_owner_changed is not None:
         app[ON_BUCKET_OWNER_CHANGED] = on_bucket_owner_changed
+    if reconcile is not None:
+        app[RECONCILE] = reconcile
+    app[METRICS] = metrics_ or Metrics()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/admin/openapi.json", openapi)
     app.router.add_post("/admin/login", login)
     app.add_routes(admintenants.routes)
     app.add_routes(adminaccess.routes)
+    app.add_routes(adminusage.routes)
     return app

@@ -84,6 +84,15 @@ def path_int(request: web.Request, name: str) -> int:
     return int(request.match_info[name])
 
 
+async def tenant_or_404(request: web.Request) -> Tenant:
+    """The tenant named by the `tenant_id` path segment; 404 NotFound when there is none."""
+    tenant_id = path_int(request, "tenant_id")
+    tenant = await request.app[LEDGER].get_tenant(tenant_id)
+    if tenant is None:
+        raise AdminError(404, "NotFound", f"no tenant with id {tenant_id}")
+    return tenant
+
+
 def query_flag(request: web.Request, name: str) -> bool:
     value = request.query.get(name, "false")
     if value not in ("true", "false"):
@@ -91,16 +100,21 @@ def query_flag(request: web.Request, name: str) -> bool:
     return value == "true"
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def page_limit(request: web.Request) -> int:
     text = request.query.get("limit", str(DEFAULT_PAGE))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not _digits(text) or not 1 <= int(text) <= MAX_PAGE:
         raise AdminError(400, "InvalidQuery", f"limit must be 1 to {MAX_PAGE}, got {text!r}")
     return int(text)
 
 
 def page_after_int(request: web.Request) -> int:
     text = request.query.get("after", "0")
-    if not text.isdigit() or len(text) > 18:
+    if not _digits(text) or len(text) > 18:
         raise AdminError(400, "InvalidQuery", f"after must be an id from `next`, got {text!r}")
     return int(text)
 

@@ -62,6 +62,7 @@ def _op(
 
 
 _NOT_FOUND = {"404": _error("No tenant (or key) with that id.")}
+_BAD_QUERY = {"400": _error("A bad query parameter (InvalidQuery).")}
 _TENANT = {"200": _json("The tenant.", _ref("Tenant"))} | _NOT_FOUND
 _PAGE = ("limit", "after")
 _STR, _INT = {"type": "string"}, {"type": "integer"}
@@ -77,6 +78,172 @@ def _object(required: list[str], properties: Schema) -> Schema:
         "additionalProperties": False,
     }
 
+
+# -- usage ------------------------------------------------------------------------------------
+
+_COUNT = {"type": "integer", "minimum": 0}
+_GB_DAYS = {
+    "type": "string",
+    "pattern": "^[0-9]+\\.[0-9]{6}$",
+    "description": "byte_seconds / (2^30 * 86400) as a decimal string, 6 places, half up.",
+}
+_TALLY = {"calls": _COUNT, "billable_calls": _COUNT, "bytes_in": _COUNT, "bytes_out": _COUNT}
+_USED = {"byte_seconds": _COUNT, "gb_days": _GB_DAYS}
+_WINDOW = {
+    "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    "start": _TIME,
+    "end": _TIME,
+    "as_of": _TIME,
+}
+_STORED = dict.fromkeys(["bytes", "objects", "object_bytes", "parts", "part_bytes"], _COUNT)
+_SPAN = _TALLY | {"start": _TIME, "end": _TIME, "unauthenticated": _ref("Unauthenticated")}
+
+
+def _usage(properties: Schema) -> Schema:
+    """A tenant's report over a billing period: the period's fields plus `properties`."""
+    fields = _WINDOW | {"tenant_id": _INT} | properties
+    return _object(list(fields), fields)
+
+
+def _list(item: Schema) -> Schema:
+    return {"type": "array", "items": item}
+
+
+_USAGE_SCHEMAS: dict[str, Schema] = {
+    "Tally": _object(list(_TALLY), _TALLY),
+    "StoredNow": _object(list(_STORED), _STORED),
+    "OperationUsage": _object(
+        ["operation", "billing_class", *_TALLY, "status_classes"],
+        {
+            "operation": _STR,
+            "billing_class": _STR,
+            **_TALLY,
+            "status_classes": {
+                "type": "object",
+                "description": "Calls per status class; 1xx to 5xx always present.",
+                "additionalProperties": _COUNT,
+            },
+        },
+    ),
+    "TenantUsage": _usage(
+        {
+            "operations": _list(_ref("OperationUsage")),
+            "billing_classes": {
+                "type": "object",
+                "description": "write, read and free always present.",
+                "additionalProperties": _object(
+                    ["calls", "billable_calls"], {"calls": _COUNT, "billable_calls": _COUNT}
+                ),
+            },
+            "totals": _ref("Tally"),
+            "storage_now": _object(["buckets", *_STORED], {"buckets": _COUNT, **_STORED}),
+            "storage_used": _object(["until", *_USED], {"until": _TIME, **_USED}),
+        }
+    ),
+    "DailyUsage": _object(
+        ["tenant_id", "timezone", "as_of", "days"],
+        {
+            "tenant_id": _INT,
+            "timezone": _STR,
+            "as_of": _TIME,
+            "days": _list(
+                _object(
+                    ["date", *_TALLY, *_USED],
+                    {"date": {**_STR, "format": "date"}, **_TALLY, **_USED},
+                )
+            ),
+        },
+    ),
+    "BucketUsage": _usage(
+        {
+            "buckets": _list(
+                _object(
+                    ["bucket", *_TALLY, *_USED, "storage_now"],
+                    {
+                        "bucket": _STR,
+                        **_TALLY,
+                        **_USED,
+                        "storage_now": {"oneOf": [_ref("StoredNow"), {"type": "null"}]},
+                    },
+                )
+            )
+        }
+    ),
+    "KeyUsage": _usage(
+        {"keys": _list(_object(["access_key_id", *_TALLY], {"access_key_id": _STR, **_TALLY}))}
+    ),
+    "Unauthenticated": _object(
+        ["calls", "bytes_in", "bytes_out", "by_error_code"],
+        {
+            "calls": _COUNT,
+            "bytes_in": _COUNT,
+            "bytes_out": _COUNT,
+            "by_error_code": {"type": "object", "additionalProperties": _COUNT},
+        },
+    ),
+    "UsageOverview": _object(
+        [
+            "as_of",
+            "tenants",
+            "storage_now",
+            "today",
+            "period",
+            "top_tenants_by_calls",
+            "top_tenants_by_storage",
+        ],
+        {
+            "as_of": _TIME,
+            "tenants": _object(
+                ["total", "active", "suspended"],
+                {"total": _COUNT, "active": _COUNT, "suspended": _COUNT},
+            ),
+            "storage_now": _object(["bytes", "buckets"], {"bytes": _COUNT, "buckets": _COUNT}),
+            "today": _object(["date", *_SPAN], {"date": {**_STR, "format": "date"}, **_SPAN}),
+            "period": _object(["period", *_SPAN], {"period": _WINDOW["period"], **_SPAN}),
+            "top_tenants_by_calls": _list(
+                _object(
+                    ["tenant_id", "name", "calls", "billable_calls"],
+                    {
+                        "tenant_id": _INT,
+                        "name": {"type": ["string", "null"]},
+                        "calls": _COUNT,
+                        "billable_calls": _COUNT,
+                    },
+                )
+            ),
+            "top_tenants_by_storage": _list(
+                _object(
+                    ["tenant_id", "name", "bytes"],
+                    {"tenant_id": _INT, "name": {"type": ["string", "null"]}, "bytes": _COUNT},
+                )
+            ),
+        },
+    ),
+    "Correction": _object(
+        [
+            "id",
+            "at",
+            "bucket",
+            "tenant_id",
+            "objects_before",
+            "bytes_before",
+            "objects_after",
+            "bytes_after",
+        ],
+        {
+            "id": _INT,
+            "at": _TIME,
+            "bucket": _STR,
+            "tenant_id": _INT,
+            "objects_before": _COUNT,
+            "bytes_before": _COUNT,
+            "objects_after": _COUNT,
+            "bytes_after": _COUNT,
+        },
+    ),
+    "CorrectionPage": _page("Correction"),
+    "Reconciliation": _object(["corrections"], {"corrections": _list(_ref("Correction"))}),
+}
 
 _TENANT_FIELDS = "id name billing_email status storage_quota_bytes created_at updated_at".split()
 _SCHEMAS: dict[str, Schema] = {
@@ -147,6 +314,7 @@ _SCHEMAS: dict[str, Schema] = {
     "TenantPage": _page("Tenant"),
     "AccessKeyPage": _page("AccessKey"),
     "BucketPage": _page("Bucket"),
+    **_USAGE_SCHEMAS,
 }
 
 _PARAMETERS: dict[str, Schema] = {
@@ -169,6 +337,24 @@ _PARAMETERS: dict[str, Schema] = {
         "description": "The `next` value of the previous page (keyset pagination).",
         "schema": _STR,
     },
+    "period": {
+        "name": "period",
+        "in": "query",
+        "description": "A billing month, YYYY-MM, in the billing timezone; default: the current.",
+        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    },
+    "days": {
+        "name": "days",
+        "in": "query",
+        "description": "How many billing-timezone days, ending today.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
+    },
+    "tenant_filter": {
+        "name": "tenant_id",
+        "in": "query",
+        "description": "Only this tenant's (a deleted tenant's too).",
+        "schema": _INT,
+    },
     "force": {
         "name": "force",
         "in": "query",
@@ -185,6 +371,20 @@ PATHS: dict[str, dict[str, Schema]] = {
             "health",
             "Liveness: the ledger answers.",
             {"200": _json("Up.", _ref("Health"))},
+            public=True,
+        ),
+    },
+    "/metrics": {
+        "get": _op(
+            "metrics",
+            "Prometheus text format: S3 requests by operation and status, bytes in and out, "
+            "request latency, upstream errors, meter flushes, stored bytes per tenant.",
+            {
+                "200": {
+                    "description": "Prometheus text exposition format 0.0.4.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
             public=True,
         ),
     },
@@ -269,6 +469,64 @@ PATHS: dict[str, dict[str, Schema]] = {
             params=("tenant_id",),
         ),
     },
+    _T + "/usage": {
+        "get": _op(
+            "getTenantUsage",
+            "A billing period's calls per operation and billing class, storage now, and "
+            "storage kept so far (the whole period once it has ended). 5xx is never billable.",
+            {"200": _json("The usage.", _ref("TenantUsage"))} | _BAD_QUERY | _NOT_FOUND,
+            params=("tenant_id", "period"),
+        ),
+    },
+    _T + "/usage/daily": {
+        "get": _op(
+            "getTenantDailyUsage",
+            "Calls and storage per billing-timezone day, oldest first, ending today; "
+            "days without usage show zeros.",
+            {"200": _json("The days.", _ref("DailyUsage"))} | _BAD_QUERY | _NOT_FOUND,
+            params=("tenant_id", "days"),
+        ),
+    },
+    _T + "/usage/buckets": {
+        "get": _op(
+            "getTenantBucketUsage",
+            "A billing period's calls and storage per bucket, with storage now while metered.",
+            {"200": _json("Per bucket.", _ref("BucketUsage"))} | _BAD_QUERY | _NOT_FOUND,
+            params=("tenant_id", "period"),
+        ),
+    },
+    _T + "/usage/keys": {
+        "get": _op(
+            "getTenantKeyUsage",
+            "A billing period's calls per access key.",
+            {"200": _json("Per key.", _ref("KeyUsage"))} | _BAD_QUERY | _NOT_FOUND,
+            params=("tenant_id", "period"),
+        ),
+    },
+    "/admin/usage/overview": {
+        "get": _op(
+            "getUsageOverview",
+            "The platform today and this billing period: tenants, storage, calls, "
+            "unauthenticated requests, top tenants by calls and by storage.",
+            {"200": _json("The overview.", _ref("UsageOverview"))},
+        ),
+    },
+    "/admin/reconciliations": {
+        "get": _op(
+            "listReconciliations",
+            "Storage corrections made by reconciliation, oldest first.",
+            {"200": _json("A page.", _ref("CorrectionPage"))} | _BAD_QUERY,
+            params=("tenant_filter", *_PAGE),
+        ),
+        "post": _op(
+            "runReconciliation",
+            "Reconcile every metered bucket with the upstream now.",
+            {
+                "200": _json("The corrections made.", _ref("Reconciliation")),
+                "503": _error("This gateway has no reconciler (ReconciliationUnavailable)."),
+            },
+        ),
+    },
     "/admin/keys/{access_key_id}/revoke": {
         "post": _op(
             "revokeAccessKey",
@@ -306,7 +564,7 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "BillFlow admin API",
         "version": "1",
-        "description": "Tenants, access keys and bucket owners. Errors are "
+        "description": "Tenants, access keys, bucket owners and metered usage. Errors are "
         '`{"error": {"code", "message"}}`. Lists page with `limit` and `after`.',
     },
     "security": [{"bearer": []}],

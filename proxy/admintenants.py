@@ -92,7 +92,9 @@ async def delete_tenant(request: web.Request) -> web.Response:
     """Refused (409) while the tenant owns buckets, unless `?force=true`: then the buckets stay
     upstream, owned by nobody, until an admin assigns them."""
     removed = await request.app[LEDGER].delete_tenant(
-        path_int(request, "tenant_id"), force=query_flag(request, "force")
+        path_int(request, "tenant_id"),
+        now=request.app[CLOCK](),
+        force=query_flag(request, "force"),
     )
     forget(request, ON_KEY_REVOKED, removed.access_key_ids)
     forget(request, ON_BUCKET_OWNER_CHANGED, removed.buckets)

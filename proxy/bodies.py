@@ -160,8 +160,27 @@ async def read_ahead(request: web.Request, limit: int) -> bytes:
         raise S3Error(S3ErrorCode.IncompleteBody) from e
 
 
+class Kept:
+    """A copy of an answer's body, up to `limit` bytes, taken while it streams to the tenant:
+    the meter reads which keys DeleteObjects deleted and whether a 200 carried an <Error>."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self.data = bytearray()
+        self.complete = True  # False once anything past the limit was dropped
+
+    def add(self, chunk: bytes) -> None:
+        room = self._limit - len(self.data)
+        if len(chunk) > room:
+            self.complete = False
+        self.data += chunk[: max(room, 0)]
+
+
 async def stream_back(
-    request: web.Request, up: aiohttp.ClientResponse, exchange: Exchange
+    request: web.Request,
+    up: aiohttp.ClientResponse,
+    exchange: Exchange,
+    keep: Kept | None = None,
 ) -> web.StreamResponse:
     exchange.upstream_request_id = up.headers.get("x-amz-request-id", "-")
     headers = returnable_response_headers(up.headers.items())
@@ -176,13 +195,16 @@ async def stream_back(
             raise S3Error(S3ErrorCode.ServiceUnavailable) from e
         if up.content_length is None or len(body) != up.content_length:
             # No length announced (chunked) or a short read: stream whatever is left instead.
-            return await _stream_body(request, up, exchange, headers, body_unread, body)
+            return await _stream_body(request, up, exchange, headers, body_unread, body, keep)
         small = web.Response(status=up.status, reason=up.reason, body=body, headers=headers)
         if body_unread:
             small.force_close()
+        exchange.status = up.status
         exchange.bytes_out += len(body)
+        if keep is not None:
+            keep.add(body)
         return small
-    return await _stream_body(request, up, exchange, headers, body_unread, b"")
+    return await _stream_body(request, up, exchange, headers, body_unread, b"", keep)
 
 
 async def _stream_body(
@@ -192,6 +214,7 @@ async def _stream_body(
     headers: list[tuple[str, str]],
     body_unread: bool,
     first: bytes,
+    keep: Kept | None,
 ) -> web.StreamResponse:
     resp = web.StreamResponse(status=up.status, reason=up.reason)
     for name, value in headers:
@@ -200,10 +223,13 @@ async def _stream_body(
         resp.content_length = up.content_length
     if body_unread:
         resp.force_close()  # the upstream answered before the body was sent (e.g. NoSuchBucket)
+    exchange.status = up.status  # from here on this is the answer, even if cut off
     await resp.prepare(request)
     if first:
         await resp.write(first)
         exchange.bytes_out += len(first)
+        if keep is not None:
+            keep.add(first)
     if request.method == "HEAD":
         await resp.write_eof()
         return resp
@@ -211,11 +237,15 @@ async def _stream_body(
         async for data in up.content.iter_any():
             await resp.write(data)
             exchange.bytes_out += len(data)
+            if keep is not None:
+                keep.add(data)
     except (aiohttp.ClientError, TimeoutError) as e:
         # Headers are gone already: the only honest signal left is to cut the connection, so the
         # tenant sees a short body rather than a complete-looking truncated one.
         server_logger.warning("request %s: upstream failed mid-body: %r", exchange.request_id, e)
         exchange.error_code = "UpstreamBodyAborted"
+        if keep is not None:
+            keep.complete = False  # a cut-off answer proves nothing about the write
         if request.transport is not None:
             request.transport.abort()
         return resp

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Environment variables that override secrets. Nothing else is read from the environment.
 ENV_UPSTREAM_ACCESS_KEY_ID = "BILLFLOW_UPSTREAM_ACCESS_KEY_ID"
@@ -56,6 +57,7 @@ class S3Settings:
     max_clock_skew_seconds: int
     credential_cache_seconds: float
     allow_sigv2: bool
+    drain_seconds: float
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ class AdminTokens:
 
 
 @dataclass(frozen=True)
+class MeterSettings:
+    enabled: bool  # false only to measure the meter's own cost: nothing is metered or billed
+    flush_interval_seconds: float
+    reconcile_interval_seconds: float  # 0: only on demand
+    #: operation name -> billing class, over routing's defaults (checked by the meter).
+    billing_classes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Config:
     s3: S3Settings
     admin: Listener
@@ -111,6 +122,8 @@ class Config:
     upstream: UpstreamSettings
     ledger_path: Path
     log_level: str
+    meter: MeterSettings
+    billing_timezone: ZoneInfo
     master_key: str = field(repr=False, default="")
     source: Path | None = None
 
@@ -172,6 +185,12 @@ class _Table:
             raise ConfigError(f"{self._path}.{key}: expected a list of strings, got {value!r}")
         return tuple(value)
 
+    def text_map(self, key: str) -> dict[str, str]:
+        value = self._get(key, {}, dict)
+        if not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{self._path}.{key}: expected strings as values, got {value!r}")
+        return dict(value)
+
     def table(self, key: str) -> _Table:
         sub = self._get(key, {}, dict)
         return _Table(sub, f"{self._path}.{key}" if self._path else key)
@@ -230,6 +249,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
         max_clock_skew_seconds=s3.integer("max_clock_skew_seconds", 900, lo=1, hi=3600),
         credential_cache_seconds=s3.number("credential_cache_seconds", 2.0, lo=0.0),
         allow_sigv2=s3.boolean("allow_sigv2", True),
+        drain_seconds=s3.number("drain_seconds", 30.0, lo=0.0),
     )
     listen.check_unknown()
     s3.check_unknown()
@@ -271,6 +291,23 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
     ledger_path = Path(ledger.text("path", "var/billflow.sqlite3"))
     ledger.check_unknown()
 
+    meter_table = root.table("meter")
+    meter = MeterSettings(
+        enabled=meter_table.boolean("enabled", True),
+        flush_interval_seconds=meter_table.number("flush_interval_seconds", 1.0, lo=0.01),
+        reconcile_interval_seconds=meter_table.number("reconcile_interval_seconds", 3600, lo=0),
+        billing_classes=meter_table.text_map("billing_classes"),
+    )
+    meter_table.check_unknown()
+
+    billing = root.table("billing")
+    tz_name = billing.text("timezone", "Asia/Kolkata")
+    try:
+        billing_tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"billing.timezone: unknown time zone {tz_name!r}") from None
+    billing.check_unknown()
+
     log = root.table("log")
     level = log.text("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -285,6 +322,8 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
         upstream=upstream,
         ledger_path=ledger_path if ledger_path.is_absolute() else base_dir / ledger_path,
         log_level=level,
+        meter=meter,
+        billing_timezone=billing_tz,
         master_key=env.get(ENV_MASTER_KEY, ""),
     )
 

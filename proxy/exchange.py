@@ -1,6 +1,6 @@
 """What one S3 request did: its id, who made it, the bytes it moved, how it ended.
 
-Owns: the per-request record (`Exchange`) that the access-log line (and later the meter) reads,
+Owns: the per-request record (`Exchange`) that the access-log line and the meter read,
 request ids, and the redaction of credentials from logged targets. Does not own: writing the log
 line (s3app's middleware) or any I/O.
 """
@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Exchange:
-    """What one request did; the access log line (and later the meter) reads it."""
+    """What one request did; the access log line and the meter read it."""
 
     request_id: str
     started: float = field(default_factory=time.monotonic)
     tenant: str = "-"
+    tenant_id: int | None = None  # set once the request authenticated
     access_key_id: str = "-"
+    bucket: str = ""
+    operation: str = "-"  # botocore's name for it (routing), once authenticated
+    status: int = 0  # the answer's status once its headers went out (a cut-off body keeps it)
     bytes_in: int = 0  # decoded body bytes received from the tenant
-    bytes_out: int = 0  # body bytes sent to the tenant
+    bytes_out: int = 0  # body bytes handed to the tenant's connection
     upstream_request_id: str = "-"
     error_code: str = "-"
 

@@ -71,9 +71,9 @@ class Isolation:
             raise S3Error(S3ErrorCode.BucketAlreadyExists, BucketName=bucket) from None
         self._owners.put(bucket, tenant_id)
 
-    async def after_delete(self, tenant_id: int, bucket: str) -> None:
+    async def after_delete(self, tenant_id: int, bucket: str, *, now: datetime) -> None:
         """The upstream deleted the bucket: it belongs to nobody now."""
-        await self._ledger.unregister_bucket(bucket, tenant_id)
+        await self._ledger.unregister_bucket(bucket, tenant_id, now=now)
         self._owners.put(bucket, None)
 
     async def list_buckets(

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -24,6 +25,8 @@ from proxy.crypto import MasterKeyError, SecretBox
 from proxy.database import Database, first_row
 from proxy.database import from_text as _at
 from proxy.database import to_text as _to_text
+from proxy.ledger_usage import SCHEMA as _USAGE_SCHEMA
+from proxy.ledger_usage import UsageStore
 from proxy.records import AccessKey, Bucket, BucketTaken, Credentials, LedgerError, Tenant
 
 #: (box, access_key_id, stored value) -> new stored value, for migrations and rotation.
@@ -76,12 +79,24 @@ _MIGRATIONS: tuple[str, ...] = (
         created_at    TEXT NOT NULL
     );
     """,
+    _USAGE_SCHEMA,
+    """
+    -- Scheduled jobs run in every gateway process; a lease in the ledger lets one run at a time.
+    CREATE TABLE job_leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    """,
 )
+
+#: The billing clock when none is given: usage is bucketed into its hours.
+DEFAULT_BILLING_TZ = ZoneInfo("Asia/Kolkata")
 
 _TENANT = "id, name, billing_email, status, storage_quota_bytes, created_at, updated_at"
 _KEY = (
     "k.access_key_id, k.tenant_id, t.name AS tenant_name, k.created_at, t.status AS tenant_status,"
-    " k.status, k.revoked_at, k.last_used_at"
+    " k.status, k.revoked_at, k.last_used_at, t.storage_quota_bytes AS tenant_quota"
     " FROM access_keys k JOIN tenants t ON t.id = k.tenant_id"
 )
 
@@ -101,7 +116,7 @@ def _key(r: sqlite3.Row) -> AccessKey:
     return AccessKey(
         r["access_key_id"], r["tenant_id"], r["tenant_name"], _at(r["created_at"]),
         r["tenant_status"], r["status"], _at_or_none(r["revoked_at"]),
-        _at_or_none(r["last_used_at"]),
+        _at_or_none(r["last_used_at"]), r["tenant_quota"],
     )  # fmt: skip
 
 
@@ -113,16 +128,25 @@ class Ledger:
     """Tenants, access keys, bucket owners and admin accounts; times are aware UTC, `now` is
     always passed in. Every change that takes more than one statement is one transaction."""
 
-    def __init__(self, db: Database, box: SecretBox | None) -> None:
+    def __init__(self, db: Database, box: SecretBox | None, billing_tz: ZoneInfo) -> None:
         self._db = db
         self._box = box
+        #: Metering: request counters, stored objects, storage over time (ledger_usage).
+        self.usage = UsageStore(db, billing_tz)
 
     @classmethod
-    async def open(cls, path: Path, secret_box: SecretBox | None = None) -> Ledger:
+    async def open(
+        cls,
+        path: Path,
+        secret_box: SecretBox | None = None,
+        *,
+        billing_tz: ZoneInfo = DEFAULT_BILLING_TZ,
+    ) -> Ledger:
         """Open (creating or migrating) the ledger at `path`. Without `secret_box` everything
-        works except issuing keys and opening secrets, which raise MasterKeyError."""
+        works except issuing keys and opening secrets, which raise MasterKeyError. Usage is
+        bucketed into hours of `billing_tz`, so billing months are whole hours."""
         db = await Database.open(path)
-        ledger = cls(db, secret_box)
+        ledger = cls(db, secret_box, billing_tz)
         try:
             await db.migrate(_MIGRATIONS, {2: ledger._seal_schema1_secrets})
             await ledger._check_master_key()
@@ -265,9 +289,12 @@ class Ledger:
             raise rec.NotFound(f"no tenant with id {tenant_id}")
         return _tenant(row)
 
-    async def delete_tenant(self, tenant_id: int, *, force: bool = False) -> rec.TenantRemoval:
+    async def delete_tenant(
+        self, tenant_id: int, *, now: datetime, force: bool = False
+    ) -> rec.TenantRemoval:
         """Delete the tenant and its access keys. A tenant owning buckets is refused unless
-        `force`; forcing leaves the buckets upstream, owned by nobody, until assigned again."""
+        `force`; forcing leaves the buckets upstream, owned by nobody (and unmetered from `now`)
+        until assigned again. What the tenant used stays in the usage tables."""
         async with self._db.transaction() as conn:
             if await first_row(conn, "SELECT 1 FROM tenants WHERE id = ?", (tenant_id,)) is None:
                 raise rec.NotFound(f"no tenant with id {tenant_id}")
@@ -277,6 +304,7 @@ class Ledger:
                 buckets = sorted(str(r[0]) for r in await cur.fetchall())
             if buckets and not force:  # the transaction rolls the DELETE back
                 raise rec.TenantOwnsBuckets(tenant_id, len(buckets))
+            await self.usage.end_buckets(conn, buckets, now=now)
             async with conn.execute(
                 "DELETE FROM access_keys WHERE tenant_id = ? RETURNING access_key_id",
                 (tenant_id,),
@@ -390,13 +418,18 @@ class Ledger:
                 "INSERT INTO buckets (name, tenant_id, created_at) VALUES (?, ?, ?)",
                 (name, tenant_id, _to_text(now)),
             )
+            await self.usage.start_bucket(conn, name, tenant_id, now=now)
 
-    async def unregister_bucket(self, name: str, tenant_id: int) -> None:
-        """Forget the owner; a bucket this tenant does not own is left alone."""
+    async def unregister_bucket(self, name: str, tenant_id: int, *, now: datetime) -> None:
+        """Forget the owner (and stop metering the bucket at `now`); a bucket this tenant does
+        not own is left alone."""
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM buckets WHERE name = ? AND tenant_id = ?", (name, tenant_id)
-            )
+            async with conn.execute(
+                "DELETE FROM buckets WHERE name = ? AND tenant_id = ? RETURNING name",
+                (name, tenant_id),
+            ) as cur:
+                gone = [str(r[0]) for r in await cur.fetchall()]
+            await self.usage.end_buckets(conn, gone, now=now)
 
     async def list_buckets(
         self, tenant_id: int, *, after: str = "", limit: int = -1
@@ -408,6 +441,31 @@ class Ledger:
             (tenant_id, after, limit),
         )
         return [_bucket(r) for r in rows]
+
+    # -- job leases ------------------------------------------------------------------------
+
+    async def try_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
+        """Take (or extend) the lease on job `name` until `until`, unless another holder's lease
+        is still running; True when `holder` has it. One transaction: two processes asking at
+        once cannot both win."""
+        async with self._db.transaction() as conn:
+            row = await first_row(
+                conn, "SELECT holder, expires_at FROM job_leases WHERE name = ?", (name,)
+            )
+            if row is not None and row[0] != holder and _at(row[1]) > now:
+                return False
+            await conn.execute(
+                "INSERT INTO job_leases VALUES (?, ?, ?) ON CONFLICT DO UPDATE"
+                " SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (name, holder, _to_text(until)),
+            )
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM job_leases WHERE name = ? AND holder = ?", (name, holder)
+            )
 
     # -- admin accounts --------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ class AccessKey:
     status: KeyStatus = "active"
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    tenant_quota_bytes: int | None = None  # the tenant's storage quota, None: unlimited
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """The tenant-facing S3 application: one middleware for outcomes, one catch-all handler.
 
-Owns: the order of a request's life (address -> authenticate -> isolation -> verify the body while
-streaming it upstream -> stream the answer back), the rendering of S3 errors (the only place an
-`S3Error` becomes a response) and the access-log line. Every request produces exactly one outcome:
-one response (or one aborted connection) and one log line.
+Owns: the order of a request's life (address -> authenticate -> classify -> isolation and quota ->
+verify the body while streaming it upstream -> stream the answer back -> storage events), the
+rendering of S3 errors (the only place an `S3Error` becomes a response), and the outcome of every
+request: exactly one response (or one aborted connection), one log line, one meter entry and one
+metrics observation.
 
-Does not own: who is asking (authn), which buckets are theirs (isolation), moving bodies (bodies),
-body framing and checks (payload), addressing rules (addressing), the upstream connection
-(forward), the per-request record (exchange), key storage (ledger).
+Does not own: who is asking (authn), what the operation is (routing), which buckets are theirs
+(isolation), what a write does to storage (effects), moving bodies (bodies), body framing and
+checks (payload), addressing rules (addressing), the upstream connection (forward), the
+per-request record (exchange), aggregation (meter), key storage (ledger).
 
 aiohttp answers malformed HTTP (bad request line, conflicting framing headers) itself with a plain
 400 before any middleware runs; those requests never reach this module and cannot be S3 XML.
@@ -19,21 +21,25 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from proxy import addressing, authz, bodies, payload, sigv4
+from proxy import addressing, authz, bodies, effects, payload, routing, sigv4
 from proxy.authn import Authenticator
 from proxy.cache import TTLCache
 from proxy.config import Config
 from proxy.exchange import Exchange, loggable_target, new_request_id
 from proxy.forward import Upstream, UpstreamRequest
+from proxy.inflight import InFlight
 from proxy.isolation import Isolation
 from proxy.ledger import Credentials, Ledger
 from proxy.log import access_logger, server_logger
+from proxy.meter import FlushResult, Meter
+from proxy.metrics import Metrics
 from proxy.s3errors import S3Error, S3ErrorCode, error_xml
+from proxy.usage import Batch
 
 Clock = Callable[[], datetime]
 
@@ -42,9 +48,12 @@ LEDGER = web.AppKey("ledger", Ledger)
 AUTHN = web.AppKey("authn", Authenticator)
 ISOLATION = web.AppKey("isolation", Isolation)
 KEY_USAGE: web.AppKey[KeyUsage] = web.AppKey("key_usage")
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 KEYS: web.AppKey[TTLCache[Credentials | None]] = web.AppKey("keys")
 UPSTREAM = web.AppKey("upstream", Upstream)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+METER = web.AppKey("meter", Meter)
+METRICS = web.AppKey("metrics", Metrics)
 
 #: How often keys' last_used_at reaches the ledger.
 _KEY_USAGE_FLUSH_SECONDS = 5.0
@@ -94,9 +103,13 @@ async def outcome_middleware(
     exchange = Exchange(request_id=new_request_id())
     request[EXCHANGE] = exchange
     status = 0
+    in_flight = request.app[IN_FLIGHT]
+    in_flight.enter()
     try:
         resp = await handler(request)
         status = resp.status
+        if in_flight.draining and not resp.prepared:
+            resp.force_close()  # stopping: this connection carries no further request
         return resp
     except S3Error as e:
         exchange.error_code = e.code.name
@@ -108,13 +121,17 @@ async def outcome_middleware(
         status = 500
         return render_error(request, S3Error(S3ErrorCode.InternalError), exchange.request_id)
     finally:
+        in_flight.leave()
+        _meter(request, exchange, status)
         access_logger.info(
-            "%s %s %s %s status=%d error=%s tenant=%s key=%s in=%d out=%d ms=%.1f upstream_id=%s",
+            "%s %s %s %s op=%s status=%d error=%s tenant=%s key=%s in=%d out=%d ms=%.1f"
+            " upstream_id=%s",
             exchange.request_id,
             request.remote,
             request.method,
             loggable_target(request.raw_path),
-            status,
+            exchange.operation,
+            exchange.status or status,
             exchange.error_code,
             exchange.tenant,
             exchange.access_key_id,
@@ -123,6 +140,39 @@ async def outcome_middleware(
             (time.monotonic() - exchange.started) * 1000,
             exchange.upstream_request_id,
         )
+
+
+def _meter(request: web.Request, exchange: Exchange, status: int) -> None:
+    """Count the outcome. Once an answer's headers went out its status stands, even when the
+    body was cut off (an aborted download counts the bytes that were sent)."""
+    status = exchange.status or status
+    at = request.app[CLOCK]()
+    if not request.app[CONFIG].meter.enabled:
+        pass
+    elif exchange.tenant_id is None:
+        request.app[METER].anonymous(
+            at=at, error_code=exchange.error_code, bytes_in=0, bytes_out=exchange.bytes_out
+        )
+    else:
+        request.app[METER].call(
+            at=at,
+            tenant_id=exchange.tenant_id,
+            access_key_id=exchange.access_key_id,
+            bucket=exchange.bucket,
+            operation=exchange.operation,
+            status=status,
+            bytes_in=exchange.bytes_in,
+            bytes_out=exchange.bytes_out,
+        )
+    request.app[METRICS].observe(
+        exchange.operation if exchange.tenant_id is not None else "Unauthenticated",
+        status,
+        exchange.bytes_in,
+        exchange.bytes_out,
+        time.monotonic() - exchange.started,
+    )
+    if status >= 500 and exchange.upstream_request_id != "-":
+        request.app[METRICS].upstream_errors.labels("5xx").inc()
 
 
 async def s3_handler(request: web.Request) -> web.StreamResponse:
@@ -151,7 +201,17 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         virtual_bucket=virtual_bucket,
     )
     exchange.tenant = auth.creds.key.tenant_name
+    exchange.tenant_id = auth.creds.key.tenant_id
     exchange.access_key_id = auth.creds.key.access_key_id
+    query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+    exchange.operation = routing.classify(
+        request.method,
+        target.bucket if target is not None else None,
+        target.key if target is not None else None,
+        query.keys(),
+        {name.lower() for name in request.headers},
+    )
+    exchange.bucket = (target.bucket or "") if target is not None else ""
     if auth.creds.key.tenant_status != "active":
         # A suspended tenant's data stays untouched; every request is refused.
         raise S3Error(S3ErrorCode.AccessDenied, "The account is suspended.")
@@ -165,7 +225,6 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     isolation = request.app[ISOLATION]
     operation = authz.bucket_operation(request.method, target, raw_query)
     if operation is authz.BucketOperation.LIST_BUCKETS:
-        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
         body = await isolation.list_buckets(
             tenant_id, auth.creds.key.tenant_name, query, region=cfg.s3.region
         )
@@ -180,6 +239,9 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         )
     else:
         await isolation.check(tenant_id, target, request.headers)  # case-insensitive already
+    if refused := effects.refusal(exchange.operation, request.headers):
+        raise refused
+    write = effects.Write(exchange.operation, target.bucket, target.key, query, request.headers)
 
     decoder = payload.make_decoder(
         auth.payload_hash,
@@ -190,6 +252,9 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         chunked=auth.chunked,
     )
     length = bodies.decoded_length(request, auth)
+    quota = auth.creds.key.tenant_quota_bytes
+    if quota is not None and exchange.operation in effects.GROWING and cfg.meter.enabled:
+        await _check_quota(request, tenant_id, quota, write, length)
     # A body read ahead (see authn) has had its 100 Continue already.
     expect = bodies.expects_continue(request) and auth.prefetched_body is None
     prefetched = auth.prefetched_body
@@ -254,8 +319,85 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
             if operation is authz.BucketOperation.CREATE_BUCKET:
                 await isolation.after_create(tenant_id, target.bucket, now=request.app[CLOCK]())
             elif operation is authz.BucketOperation.DELETE_BUCKET:
-                await isolation.after_delete(tenant_id, target.bucket)
-        return await bodies.stream_back(request, upstream_resp, exchange)
+                await isolation.after_delete(tenant_id, target.bucket, now=request.app[CLOCK]())
+        kept = bodies.Kept(effects.KEEP_LIMIT) if write.operation in effects.KEEP_BODY else None
+        resp = await bodies.stream_back(request, upstream_resp, exchange, kept)
+        response_headers = upstream_resp.headers
+    await _storage_events(request, tenant_id, write, resp.status, response_headers, kept)
+    return resp
+
+
+async def _check_quota(
+    request: web.Request, tenant_id: int, quota: int, write: effects.Write, length: int | None
+) -> None:
+    """Refuse, before any byte goes upstream, a write that would take the tenant past its
+    quota. Stored bytes are the ledger's plus what the meter has not flushed yet; an overwrite
+    counts in full, and concurrent writes can each pass (documented in the README)."""
+    adding = await effects.growth(write, length, lambda b, k, v: _size_upstream(request, b, k, v))
+    if not adding:
+        return
+    stored = await request.app[LEDGER].usage.stored_bytes(tenant_id)
+    stored += request.app[METER].unflushed_bytes(tenant_id)
+    if stored + adding > quota:
+        raise S3Error(
+            S3ErrorCode.QuotaExceeded,
+            f"Storing {adding} more bytes would exceed the quota of {quota} bytes "
+            f"({stored} stored).",
+        )
+
+
+async def _storage_events(
+    request: web.Request,
+    tenant_id: int,
+    write: effects.Write,
+    status: int,
+    response_headers: Mapping[str, str],
+    kept: bodies.Kept | None,
+) -> None:
+    """Hand the meter what the write changed. The answer is out already: a failure here is
+    logged and left to reconciliation, never turned into an error for the tenant."""
+    exchange = request[EXCHANGE]
+    if not request.app[CONFIG].meter.enabled:
+        return
+    try:
+        events = await effects.events(
+            write,
+            at=request.app[CLOCK](),
+            status=status,
+            response_headers=response_headers,
+            kept=kept,
+            bytes_in=exchange.bytes_in,
+            sizes=lambda b, k, v: _size_upstream(request, b, k, v),
+        )
+    except Exception:
+        server_logger.exception(
+            "request %s: storage change of %s not metered", exchange.request_id, write.operation
+        )
+        return
+    meter = request.app[METER]
+    for event in events:
+        meter.storage(tenant_id, event)
+
+
+async def _size_upstream(
+    request: web.Request, bucket: str, key: str, version_id: str | None
+) -> int | None:
+    """HeadObject upstream: the object's size, or None when it is not there."""
+    probe = UpstreamRequest(
+        method="HEAD",
+        path=addressing.upstream_path(addressing.Target(bucket, key, "path")),
+        query=(
+            "" if version_id is None else "versionId=" + urllib.parse.quote(version_id, safe="")
+        ),
+        headers=[],
+        payload_hash=sigv4.EMPTY_SHA256,
+        content_length=None,
+        body=None,
+    )
+    async with await request.app[UPSTREAM].open(probe) as resp:
+        if resp.status == 200 and resp.content_length is not None:
+            return resp.content_length
+        return None
 
 
 async def _exists_upstream(request: web.Request, target: addressing.Target) -> bool:
@@ -277,10 +419,19 @@ async def _no_expect(request: web.Request) -> None:
     """Defer `100 Continue` until the request is authenticated and the upstream agreed."""
 
 
-def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    cfg: Config,
+    ledger: Ledger,
+    *,
+    clock: Clock | None = None,
+    meter: Meter | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
     app = web.Application(middlewares=[outcome_middleware], client_max_size=0)
     app[CONFIG] = cfg
     app[LEDGER] = ledger
+    app[METER] = meter or Meter(cfg.billing_timezone, cfg.meter.billing_classes)
+    app[METRICS] = metrics or Metrics()
     keys: TTLCache[Credentials | None] = TTLCache(cfg.s3.credential_cache_seconds)
     app[KEYS] = keys
     app[AUTHN] = Authenticator(
@@ -300,6 +451,7 @@ def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> we
     app.cleanup_ctx.append(upstream_ctx)
     app[ISOLATION] = Isolation(ledger, cfg.s3.credential_cache_seconds)
     app[KEY_USAGE] = KeyUsage()
+    app[IN_FLIGHT] = InFlight()
 
     async def key_usage_ctx(app: web.Application) -> AsyncIterator[None]:
         """Write keys' last_used_at every few seconds in one transaction, and at shutdown."""
@@ -327,5 +479,27 @@ def create_app(cfg: Config, ledger: Ledger, *, clock: Clock | None = None) -> we
             await flush()
 
     app.cleanup_ctx.append(key_usage_ctx)
+
+    async def meter_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Write the meter every flush interval, and a last time when the app stops."""
+        metrics = app[METRICS]
+        metrics.meter_pending.set_function(app[METER].pending)
+
+        async def sink(batch: Batch) -> None:
+            try:
+                await ledger.usage.apply(batch)
+            except BaseException:
+                metrics.flush_failures.inc()
+                raise
+
+        def flushed(result: FlushResult) -> None:
+            metrics.flushed(result.size, result.lag_seconds, result.duration_seconds)
+
+        async with app[METER].running(sink, cfg.meter.flush_interval_seconds, flushed):
+            yield
+
+    # aiohttp runs cleanup after the listener closed and in-flight requests finished, so the
+    # last flush sees every request.
+    app.cleanup_ctx.append(meter_ctx)
     app.router.add_route("*", "/{tail:.*}", s3_handler, expect_handler=_no_expect)
     return app

@@ -68,6 +68,12 @@ class S3ErrorCode(enum.Enum):
         501,
         "A header you provided implies functionality that is not implemented.",
     )
+    # Not an AWS code (AWS has no storage quota per account); MinIO's bucket quota answers
+    # XMinioAdminBucketQuotaExceeded. 403 is what SDKs treat as final, so no client retries it.
+    QuotaExceeded = (
+        403,
+        "This write would take the account past its storage quota.",
+    )
     RequestTimeTooSkewed = (
         403,
         "The difference between the request time and the current time is too large.",

@@ -38,6 +38,7 @@ from .harness import (
     REGION,
     TENANT,
     UPSTREAM_KEY,
+    AdminAPI,
     Aws,
     Gateway,
     MiB,
@@ -46,6 +47,7 @@ from .harness import (
     TenantKey,
     TestCA,
     Upstream,
+    admin_api_for,
     aws_cli,
     free_port,
     http_status,
@@ -272,3 +274,9 @@ def file_50mib(payload_dir: Path) -> Path:
     path = payload_dir / "50mib.bin"
     path.write_bytes(os.urandom(50 * MiB))
     return path
+
+
+@pytest.fixture(scope="package")
+def admin_api(gateway: Gateway) -> AdminAPI:
+    """An admin of the served gateway, with a token from POST /admin/login."""
+    return admin_api_for(gateway)

@@ -19,6 +19,9 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,12 +242,15 @@ class Gateway:
         assert self.service is not None
         return self.service.log
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`python -m proxy --config CFG ARGS...` (the same as the `billflow` script)."""
         return subprocess.run(
             [sys.executable, "-m", "proxy", "--config", str(self.config), *args],
             cwd=REPO,
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -288,9 +294,11 @@ def write_config(
     *,
     tls: TestCA | None = None,
     s3_extra: str = "",
+    tables: str = "",
 ) -> Gateway:
     """A BillFlow config in `directory` on fresh ports, with its own ledger; `upstream_extra`
-    and `s3_extra` are more TOML for the [upstream] and [s3] tables. With `tls`, the S3
+    and `s3_extra` are more TOML for the [upstream] and [s3] tables, `tables` more tables
+    (e.g. a [meter] table). With `tls`, the S3
     listener serves HTTPS with its server certificate (the admin listener stays plain HTTP)."""
     port, admin_port = free_port(), free_port()
     config = directory / "billflow.toml"
@@ -321,6 +329,8 @@ path = "{directory / "ledger.sqlite3"}"
 
 [log]
 level = "INFO"
+
+{tables}
 """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BILLFLOW_"))}
@@ -330,6 +340,44 @@ level = "INFO"
     env["BILLFLOW_MASTER_KEY"] = MASTER_KEY
     env["BILLFLOW_JWT_SECRET"] = JWT_SECRET
     return Gateway("127.0.0.1", port, admin_port, config, env, tls)
+
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+class AdminAPI:
+    def __init__(self, gateway: Gateway, token: str) -> None:
+        self.base = f"http://{gateway.host}:{gateway.admin_port}"
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+
+def admin_api_for(gateway: Gateway) -> AdminAPI:
+    """An admin account made with the CLI, then a token from POST /admin/login."""
+    user = f"ops-{uuid.uuid4().hex[:8]}"
+    made = gateway.cli("admin", "create", user, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    login = urllib.request.Request(
+        f"http://{gateway.host}:{gateway.admin_port}/admin/login",
+        data=json.dumps({"username": user, "password": ADMIN_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(login, timeout=30) as resp:
+        token = json.loads(resp.read())["token"]
+    return AdminAPI(gateway, token)
 
 
 @dataclass(frozen=True)

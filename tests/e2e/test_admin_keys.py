@@ -7,66 +7,16 @@ and resumption, and the bucket listing, all over HTTP against the running `billf
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .harness import REPO, Gateway, TenantKey
+from .harness import AdminAPI, Gateway, TenantKey
 
 pytestmark = pytest.mark.e2e
-
-ADMIN_PASSWORD = "correct horse battery staple"
-CLI = (sys.executable, "-m", "proxy", "--config")
-
-
-class AdminAPI:
-    def __init__(self, gateway: Gateway, token: str) -> None:
-        self.base = f"http://{gateway.host}:{gateway.admin_port}"
-        self.token = token
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-
-@pytest.fixture(scope="module")
-def admin_api(gateway: Gateway) -> AdminAPI:
-    """An admin account made with the CLI, then a token from POST /admin/login."""
-    user = f"ops-{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(
-        [*CLI, str(gateway.config), "admin", "create", user, "--password-stdin"],
-        input=ADMIN_PASSWORD + "\n",
-        cwd=REPO,
-        env=gateway.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    login = urllib.request.Request(
-        f"http://{gateway.host}:{gateway.admin_port}/admin/login",
-        data=json.dumps({"username": user, "password": ADMIN_PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(login, timeout=30) as resp:
-        token = json.loads(resp.read())["token"]
-    return AdminAPI(gateway, token)
 
 
 def _client(make_s3: Any, tenant: str, created: dict[str, Any]) -> Any:

@@ -276,22 +276,22 @@ def test_delete_objects_removes_every_listed_key(s3: Any, upstream_s3: Any, buck
     assert upstream_s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_bucket_versioning_calls_pass_through(
+def test_bucket_versioning_refused_until_metered(
     s3_default: Any, upstream_s3: Any, bucket: str
 ) -> None:
-    """PutBucketVersioning/GetBucketVersioning, ListObjectVersions and GET ?versionId pass
-    through."""
-    s3_default.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    assert s3_default.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    assert upstream_s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    first = s3_default.put_object(Bucket=bucket, Key="v", Body=b"first")["VersionId"]
-    second = s3_default.put_object(Bucket=bucket, Key="v", Body=b"second")["VersionId"]
-    assert first != second
+    """PutBucketVersioning answers 501 NotImplemented (the meter tracks one size per key) and
+    never reaches the upstream; GetBucketVersioning and ListObjectVersions still pass."""
+    with pytest.raises(ClientError) as caught:
+        s3_default.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    assert caught.value.response["Error"]["Code"] == "NotImplemented"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "Status" not in upstream_s3.get_bucket_versioning(Bucket=bucket)
+    assert "Status" not in s3_default.get_bucket_versioning(Bucket=bucket)
+    s3_default.put_object(Bucket=bucket, Key="v", Body=b"first")
     versions = s3_default.list_object_versions(Bucket=bucket)["Versions"]
-    assert sorted(v["VersionId"] for v in versions) == sorted([first, second])
-    old = s3_default.get_object(Bucket=bucket, Key="v", VersionId=first)
-    assert old["Body"].read() == b"first"
-    assert old["VersionId"] == first
+    assert [(v["Key"], v["VersionId"]) for v in versions] == [("v", "null")]
 
 
 def _comparable(body: bytes) -> list[tuple[str, str | None]]:

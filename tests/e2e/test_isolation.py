@@ -116,7 +116,10 @@ def world(gateway: Gateway, make_s3: Callable[..., Any], upstream_s3: Any) -> Wo
     )
     bucket = w.bucket_a
     a.s3.create_bucket(Bucket=bucket)
-    a.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    # Versioned, so B's attempts can name versions too. BillFlow refuses PutBucketVersioning
+    # (its meter tracks one size per key), so it is set on the upstream, as on a bucket that
+    # was versioned before an admin assigned it to A.
+    upstream_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     a.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "owner", "Value": "a"}]})
     for key, data in w.objects.items():
         w.versions[key] = a.s3.put_object(Bucket=bucket, Key=key, Body=data)["VersionId"]

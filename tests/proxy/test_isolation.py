@@ -113,7 +113,7 @@ async def test_isolation_create_taken_names_answer_like_s3(
 
 async def test_isolation_delete_frees_the_name(world: tuple[Ledger, Isolation, int, int]) -> None:
     ledger, iso, a, b = world
-    await iso.after_delete(a, "a-two")
+    await iso.after_delete(a, "a-two", now=NOW)
     assert await ledger.bucket_owner("a-two") is None
     await iso.after_create(b, "a-two", now=NOW)
     assert await iso.owner("a-two") == b

@@ -209,9 +209,9 @@ async def test_ledger_unregister_bucket_only_by_its_owner(ledger: Ledger) -> Non
     a = await ledger.create_tenant("a", now=NOW)
     b = await ledger.create_tenant("b", now=NOW)
     await ledger.register_bucket("photos", a.id, now=NOW)
-    await ledger.unregister_bucket("photos", b.id)
+    await ledger.unregister_bucket("photos", b.id, now=LATER)
     assert await ledger.bucket_owner("photos") == a.id
-    await ledger.unregister_bucket("photos", a.id)
+    await ledger.unregister_bucket("photos", a.id, now=LATER)
     assert await ledger.bucket_owner("photos") is None
 
 
@@ -220,7 +220,7 @@ async def test_ledger_delete_tenant_owning_buckets_refused_whole(ledger: Ledger)
     creds = await ledger.create_access_key(a.id, now=NOW)
     await ledger.register_bucket("photos", a.id, now=NOW)
     with pytest.raises(TenantOwnsBuckets, match="1 bucket"):
-        await ledger.delete_tenant(a.id)
+        await ledger.delete_tenant(a.id, now=LATER)
     assert await ledger.get_tenant(a.id) is not None
     assert await ledger.find_credentials(creds.key.access_key_id) is not None
 
@@ -229,7 +229,7 @@ async def test_ledger_delete_tenant_forced_removes_keys_and_ownership(ledger: Le
     a = await ledger.create_tenant("a", now=NOW)
     creds = await ledger.create_access_key(a.id, now=NOW)
     await ledger.register_bucket("photos", a.id, now=NOW)
-    removed = await ledger.delete_tenant(a.id, force=True)
+    removed = await ledger.delete_tenant(a.id, now=LATER, force=True)
     assert removed == TenantRemoval([creds.key.access_key_id], ["photos"])
     assert await ledger.get_tenant(a.id) is None
     assert await ledger.bucket_owner("photos") is None
@@ -250,7 +250,7 @@ async def test_ledger_failed_transaction_leaves_nothing_behind(tmp_path: Path) -
                 " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
             )
         with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
-            await led.delete_tenant(a.id, force=True)
+            await led.delete_tenant(a.id, now=LATER, force=True)
         assert await led.find_credentials(creds.key.access_key_id) is not None
         assert await led.bucket_owner("photos") == a.id
     finally:

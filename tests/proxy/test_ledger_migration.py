@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from proxy.crypto import MasterKeyError, SecretBox
-from proxy.ledger import Ledger
+from proxy.ledger import _MIGRATIONS, Ledger
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 # Schema 1 as released (commit 1bdf61d): secrets in plaintext.
@@ -61,7 +61,7 @@ async def test_migration_schema_1_with_data_upgrades_and_keeps_secrets(tmp_path:
     _schema_1_file(path)
     led = await Ledger.open(path, _box(SecretBox.generate_key()))
     try:
-        assert await led.schema_version() == 2
+        assert await led.schema_version() == len(_MIGRATIONS)
         tenant = await led.get_tenant(1)
         assert tenant is not None
         assert (tenant.name, tenant.status, tenant.billing_email) == ("acme", "active", None)
@@ -106,7 +106,7 @@ async def test_migration_schema_1_without_keys_needs_no_master_key(tmp_path: Pat
     _schema_1_file(path, keys={})
     led = await Ledger.open(path)
     try:
-        assert await led.schema_version() == 2
+        assert await led.schema_version() == len(_MIGRATIONS)
     finally:
         await led.close()
 
