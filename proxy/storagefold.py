@@ -13,10 +13,10 @@ Does not own: reading or writing rows (ledger_usage), the billing clock's hours 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from billing.periods import split_by_hour
+from billing.periods import hours_between, split_by_hour
 from proxy.usage import (
     MICROS,
     BucketStorage,
@@ -28,6 +28,8 @@ from proxy.usage import (
 )
 
 ObjectKey = tuple[str, str]  # (bucket, key)
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR = timedelta(hours=1)
 PartKey = tuple[str, str, int]  # (bucket, upload id, part number)
 
 
@@ -40,6 +42,9 @@ class StorageState:
     parts: dict[PartKey, int | None]
     #: (hour, tenant id, bucket) -> byte-seconds to add to storage_hourly.
     hourly: dict[tuple[datetime, int, str], int] = field(default_factory=dict)
+    #: The last billing-clock hour an interval fell in: most intervals in a batch start and end
+    #: inside it, and need no zoneinfo work (`split_by_hour`).
+    hour: tuple[datetime, datetime] | None = None
 
 
 def touched(events: list[StorageEvent]) -> tuple[set[str], set[ObjectKey], set[tuple[str, str]]]:
@@ -99,9 +104,26 @@ def _integrate(
     if until <= st.since:
         return st
     if st.bytes:
-        for hour, micros in split_by_hour(st.since, until, tz):
+        for hour, micros in _split(state, st.since, until, tz):
             k = (hour, st.tenant_id, st.bucket)
             state.hourly[k] = state.hourly.get(k, 0) + st.bytes * micros // MICROS
     moved = replace(st, since=until)
     state.buckets[st.bucket] = moved
     return moved
+
+
+def _split(
+    state: StorageState, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, int]]:
+    """`split_by_hour`, with the common case (both ends in the last hour seen) done inline."""
+    hour = state.hour
+    if hour is not None and hour[0] <= start and end <= hour[1]:
+        return [(hour[0], (end - start) // _MICROSECOND)]
+    parts = split_by_hour(start, end, tz)
+    if parts:
+        last = parts[-1][0]
+        state.hour = (
+            last,
+            next(hours_between(last + _MICROSECOND, last + _HOUR + _MICROSECOND, tz), last + _HOUR),
+        )
+    return parts

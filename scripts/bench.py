@@ -7,9 +7,14 @@ PID, also on Ctrl-C or an error):
   streaming reverse proxy in front of the same sink: the baseline PERFORMANCE.md's targets use.
   Over HTTPS (issue 9) a second BillFlow serves its S3 listener with TLS (`[s3.tls]`, a
   throwaway CA and certificate made per run with trustme), and the same nginx worker terminates
-  TLS on a second listener: the HTTPS baseline;
-- moto suite (HTTP only): moto_server, and BillFlow in front of it. moto is the bottleneck there
-  (about 2 ms CPU per small request, 6-8 CPU-seconds per GiB), so this suite is kept small.
+  TLS on a second listener: the HTTPS baseline. Over HTTP one more BillFlow runs with `[meter]
+  enabled = false` (issue 4: metering on vs off);
+- moto suite (HTTP only): moto_server, BillFlow in front of it, and the meter-off BillFlow. moto
+  is the bottleneck there (about 2 ms CPU per small request, 6-8 CPU-seconds per GiB), so this
+  suite is kept small and its on/off rows get no verdict.
+Every BillFlow has a fresh ledger (a new SQLite file in the run's temp directory), a tenant, a key
+and its own bucket, created through it (so BillFlow owns and meters it).
+
 Scenarios: PUT (UNSIGNED-PAYLOAD; a signed hex SHA-256 payload over HTTP; and the trailer mode
 boto3 and aws-cli use over HTTPS: aws-chunked inside HTTP chunked with a CRC32 or CRC32C
 trailer) and GET of a 256 MiB object, 4 KiB PUT and GET at 16 keep-alive connections, and
@@ -17,6 +22,18 @@ BillFlow's RSS during a 1 GiB PUT. Rounds are interleaved (each scenario runs on
 back to back, in rotating order) so swings in machine load hit all sides alike. CPU comes from
 /proc/PID/stat (utime+stime of the process and its children) before and after each
 measurement, RSS from /proc/PID/status (VmHWM reset through clear_refs first).
+
+Metering on vs off (issue 4; aim: on >= 0.95x the requests/s of off): 4 KiB PUT and GET at 16
+keep-alive connections over HTTP against the metering BillFlow and the meter-off one, back to
+back in alternating order each round. What is measured with metering on: each request's counter
+update (an in-memory aggregate) and, for PUT, one PutObject storage event per request (the
+same 64 keys overwritten: each ObjectPut is applied at the next flush, which integrates the
+bucket's byte-seconds, upserts the object's row and updates the bucket's totals in the flush's
+one ledger transaction). The runs are time-bound (5 s; --quick 2 s) so each spans several
+[meter] flush intervals (1 s): the flushes' cost is inside the measurement. BillFlow's /metrics
+(admin listener) is read before and after each on/off run, outside its timing, to report the
+flushes and the entries metered, and to check that every meter-on PUT was metered and nothing
+with metering off.
 
 The load client (scripts/bench_client.py) runs in a process of its own per measurement, signs
 with botocore once per key before its clock starts, and streams from/to one reused buffer.
@@ -37,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_procs import (
+    BILLFLOW,
     PY,
     SCRIPTS,
     Server,
@@ -45,6 +63,7 @@ from bench_procs import (
     TLSFiles,
     machine_cpu,
     make_tls,
+    meter_counts,
     nginx_installed,
     start_billflow,
     start_nginx,
@@ -53,11 +72,18 @@ from bench_procs import (
 from bench_report import SCENARIO, SCENARIOS, GiB, MiB, Scenario, Suite, fmt_size, report
 
 CONNECTIONS, KEYS_PER_CONNECTION, SMALL = 16, 4, 4096
-# Per suite: (large object, small requests, their time bound in s); the RSS-watched PUT; rounds.
-FULL = {"sink": (256 * MiB, 20_000, 5.0), "moto": (256 * MiB, 1_200, 5.0), "rss": GiB, "rounds": 5}
+# Per suite: (large object, small requests, their time bound in s, the same for the metering
+# on/off rows); the RSS-watched PUT; rounds. Against the sink the on/off rows are time-bound, so
+# every run spans the same number of 1 s meter flushes.
+FULL = {
+    "sink": (256 * MiB, 20_000, 5.0, 100_000, 5.0),
+    "moto": (256 * MiB, 1_200, 5.0, 1_200, 5.0),
+    "rss": GiB,
+    "rounds": 5,
+}
 QUICK = {
-    "sink": (32 * MiB, 2_000, 2.0),
-    "moto": (16 * MiB, 200, 3.0),
+    "sink": (32 * MiB, 2_000, 2.0, 100_000, 2.0),
+    "moto": (16 * MiB, 200, 3.0, 200, 3.0),
     "rss": 128 * MiB,
     "rounds": 1,
 }
@@ -84,7 +110,10 @@ def spec_for(suite: Suite, target: Target, scenario: Scenario, **changes: Any) -
             for c in range(CONNECTIONS)
         ]
         spec |= {"kind": "small", "size": SMALL, "paths": paths}
-        spec |= {"requests": suite.small_requests, "seconds": suite.small_seconds}
+        if scenario.onoff:
+            spec |= {"requests": suite.onoff_requests, "seconds": suite.onoff_seconds}
+        else:
+            spec |= {"requests": suite.small_requests, "seconds": suite.small_seconds}
     else:
         spec |= {"kind": "large", "path": f"/{target.bucket}/large-{suite.large}"}
         spec |= {"size": suite.large, "payload": scenario.payload}
@@ -141,19 +170,38 @@ def prepare(suite: Suite, target: Target) -> None:
             return
 
 
+def meter_delta(before: dict[str, float] | None, target: Target) -> dict[str, float] | None:
+    """What BillFlow's meter did since `before` (bench_procs.meter_counts): flushes, entries
+    flushed, entries metered (flushed plus the growth of what is pending), flush seconds and
+    failures; `pending` (not flushed yet) and `stored` (the ledger's figure) are now."""
+    after = meter_counts(target)
+    if before is None or after is None:
+        return None
+    delta = {k: after[k] - before[k] for k in ("flushes", "flushed", "flush_seconds", "failures")}
+    return delta | {
+        "metered": delta["flushed"] + after["pending"] - before["pending"],
+        "pending": after["pending"],
+        "stored": after["stored"],
+    }
+
+
 def run_rounds(suite: Suite, rounds: int) -> None:
     for r in range(rounds):
         print(f"  {suite.name}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
         for scenario in SCENARIOS:
             if suite.name != "sink" and not scenario.moto:
                 continue
-            targets = [t for t in suite.targets if t.scheme in scenario.schemes]
+            targets = suite.targets_for(scenario)
             shift = r % len(targets) if targets else 0
             for target in targets[shift:] + targets[:shift]:
                 if target.error:
                     continue
-                rss_of = target.front if target.name == "billflow" else None
+                # The on/off pair runs alike: no RSS sampling (the bench's own CPU) on either.
+                rss_of = target.front if target.name == BILLFLOW and not scenario.onoff else None
+                meter0 = meter_counts(target) if scenario.onoff else None
                 result = run_client(spec_for(suite, target, scenario), suite.watched(), rss_of)
+                if scenario.onoff:
+                    result["meter"] = meter_delta(meter0, target)
                 suite.results.append(result | {"round": r, "scenario": scenario, "target": target})
                 if not result["ok"]:
                     target.error = f"{scenario.name}: {result.get('error')}"
@@ -194,6 +242,14 @@ def add_targets(
             )
         except StartError as e:
             suite.problems.append(f"BillFlow ({scheme}) did not start: {e.describe()}")
+    if "http" in schemes:  # issue 4: the same BillFlow with `[meter] enabled = false`
+        try:
+            name = f"billflow-{suite.name}-meter-off"
+            suite.targets.append(start_billflow(tmp, name, upstream, key, meter=False))
+        except StartError as e:
+            suite.problems.append(f"BillFlow (meter off) did not start: {e.describe()}")
+    else:
+        suite.notes.append("metering on/off rows run over HTTP only: not measured")
     if "http" in schemes:
         suite.targets.append(Target("direct", port, key, key, "bench-direct", suite.upstream))
     if suite.name != "sink":
@@ -225,7 +281,7 @@ def run_suite(
     run_rounds(suite, rounds)
     if name == "sink":
         for target in suite.targets:
-            if target.name == "billflow" and not target.error:
+            if target.name == BILLFLOW and not target.error:
                 measure_rss(suite, target, sizes["rss"])
     return suite
 
@@ -236,7 +292,7 @@ def main() -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="nginx is optional and not installed by this script (Debian: apt-get install -y"
-        " nginx); without it there is no baseline. A full run takes about 6 minutes on 2 cores.",
+        " nginx); without it there is no baseline. A full run takes about 8-9 minutes on 2 cores.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 round: a smoke run")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; 1 with --quick)")

@@ -2,9 +2,11 @@
 
 Owns: `Server` (one process the bench started, and its CPU and memory through /proc), the
 machine-wide CPU count, the per-run throwaway CA and server certificate (trustme), and starting
-the sink, moto, BillFlow (plain or with `[s3.tls]`) and nginx (one worker; a plain listener and,
-with a certificate, a `listen ... ssl` one in the same process). Every process is stopped by its
-PID, also on Ctrl-C or an error. Does not own: what is measured, or the report.
+the sink, moto, BillFlow (plain or with `[s3.tls]`; metering on, or off with `[meter] enabled =
+false` for the on/off rows) and nginx (one worker; a plain listener and, with a certificate, a
+`listen ... ssl` one in the same process), and reading BillFlow's meter counters from its
+/metrics. Every process is stopped by its PID, also on Ctrl-C or an error. Does not own: what is
+measured, or the report.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BILLFLOW, METER_OFF = "billflow", "billflow-meter-off"  # Target names (the report's columns)
+FLUSH_INTERVAL = 1.0  # [meter] flush_interval_seconds every bench BillFlow runs with (the default)
 
 
 def _set_pdeathsig() -> None:
@@ -148,7 +152,7 @@ class Server:
 class Target:
     """One endpoint the load client measures."""
 
-    name: str  # "billflow", "direct" or "nginx": the table's column
+    name: str  # "billflow", "billflow-meter-off", "direct" or "nginx": the table's column
     port: int
     access_key_id: str
     secret_access_key: str
@@ -157,6 +161,7 @@ class Target:
     scheme: str = "http"
     ca_file: str = ""  # https: the PEM the client trusts
     error: str = ""  # once set, later measurements skip this target
+    admin_port: int = 0  # BillFlow: its admin listener (/metrics)
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -248,10 +253,21 @@ def start_upstream(tmp: Path, kind: str) -> tuple[Server, int]:
 
 
 def start_billflow(
-    tmp: Path, name: str, upstream: str, upstream_key: str, tls: TLSFiles | None = None
+    tmp: Path,
+    name: str,
+    upstream: str,
+    upstream_key: str,
+    tls: TLSFiles | None = None,
+    *,
+    meter: bool = True,
 ) -> Target:
+    """A BillFlow with a fresh ledger of its own (`tmp/<name>.sqlite3`), a tenant and an access
+    key, in front of `upstream`. `meter=False` writes `[meter] enabled = false`: nothing is
+    counted or flushed (the "meter off" side of the on/off rows)."""
     s3_port, admin_port = free_ports(2)
-    cfg = tmp / f"{name}.toml"
+    cfg, ledger = tmp / f"{name}.toml", tmp / f"{name}.sqlite3"
+    if ledger.exists():  # every BillFlow starts from an empty ledger: nothing to flush into yet
+        raise StartError(f"{name}: ledger {ledger} exists already")
     s3_tls = (
         f'[s3.tls]\ncert_file = "{tls.cert_file}"\nkey_file = "{tls.key_file}"\n\n' if tls else ""
     )
@@ -259,7 +275,9 @@ def start_billflow(
         f'[s3.listen]\nhost = "127.0.0.1"\nport = {s3_port}\n\n{s3_tls}'
         f'[admin]\nhost = "127.0.0.1"\nport = {admin_port}\n\n'
         f'[upstream]\nendpoint = "{upstream}"\n\n'
-        f'[ledger]\npath = "{tmp / name}.sqlite3"\n\n[log]\nlevel = "WARNING"\n'
+        f'[ledger]\npath = "{ledger}"\n\n'
+        f"[meter]\nenabled = {str(meter).lower()}\nflush_interval_seconds = {FLUSH_INTERVAL}\n\n"
+        '[log]\nlevel = "WARNING"\n'
     )
     env = os.environ | {
         "BILLFLOW_UPSTREAM_ACCESS_KEY_ID": upstream_key,
@@ -279,7 +297,44 @@ def start_billflow(
     wait_ready(server, lambda: http_status(f"http://127.0.0.1:{admin_port}/healthz") == 200)
     key, secret = creds["access_key_id"], creds["secret_access_key"]
     scheme, ca_file = ("https", str(tls.ca_file)) if tls else ("http", "")
-    return Target("billflow", s3_port, key, secret, f"bench-{name}", server, scheme, ca_file)
+    return Target(
+        BILLFLOW if meter else METER_OFF, s3_port, key, secret, f"bench-{name}", server,
+        scheme, ca_file, admin_port=admin_port,
+    )  # fmt: skip
+
+
+# BillFlow's /metrics names (proxy/metrics.py) -> the meter counters the on/off rows report.
+METER_METRICS = {
+    "flushes": "billflow_meter_flush_batch_size_count",
+    "flushed": "billflow_meter_flush_batch_size_sum",  # entries written by those flushes
+    "flush_seconds": "billflow_meter_flush_duration_seconds_sum",
+    "failures": "billflow_meter_flush_failures_total",
+    "pending": "billflow_meter_pending_entries",  # metered, not yet flushed
+}
+
+
+def meter_counts(target: Target) -> dict[str, float] | None:
+    """BillFlow's meter counters from its admin /metrics, plus `stored`: the bytes its ledger
+    says the tenants store. None if /metrics did not answer."""
+    url = f"http://127.0.0.1:{target.admin_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+    except (OSError, ValueError):
+        return None
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name and not line.startswith("#"):
+            try:
+                values[name] = float(value)
+            except ValueError:
+                pass
+    counts = {key: values.get(metric, 0.0) for key, metric in METER_METRICS.items()}
+    counts["stored"] = sum(
+        v for k, v in values.items() if k.startswith("billflow_tenant_stored_bytes{")
+    )
+    return counts
 
 
 NGINX_CONF = """\

@@ -1,8 +1,9 @@
 """What scripts/bench measures, and how it reads: scenarios, results, the table and the verdicts.
 
-Owns: the scenario list (with PERFORMANCE.md's target for each), `Suite` (the targets of one
-upstream and every result measured against them), and turning suites into the printed table,
-the trailer-mode block, RSS lines and verdicts. Does not own: starting processes
+Owns: the scenario list (with PERFORMANCE.md's target for each, and issue 4's metering aim for
+the on/off rows), `Suite` (the targets of one upstream, which of them each scenario runs on, and
+every result measured against them), and turning suites into the printed table, the trailer-mode
+block, the metering on/off block, RSS lines and verdicts. Does not own: starting processes
 (bench_procs.py) or running the load client (bench.py).
 """
 
@@ -14,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench_procs import Server, Target
+from bench_procs import BILLFLOW, FLUSH_INTERVAL, METER_OFF, Server, Target
 
 MiB, GiB = 1 << 20, 1 << 30
 HTTP, HTTPS, BOTH = ("http",), ("https",), ("http", "https")
+METER_AIM = 0.95  # issue 4: throughput with metering at least this share of it without
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,9 @@ class Scenario:
     payload: str  # large PUT: unsigned | signed | trailer-crc32 | trailer-crc32c
     schemes: tuple[str, ...]
     moto: bool  # also against moto (which is the bottleneck there: kept small)
-    minimum: float  # PERFORMANCE.md: BillFlow/nginx at least this
+    minimum: float  # PERFORMANCE.md: BillFlow/nginx at least this (on/off rows: on/off)
     budget: float  # PERFORMANCE.md: BillFlow CPU at most this (s/GiB, or µs per request)
+    onoff: bool = False  # BillFlow metering on vs off (issue 4), not the main table's columns
 
     @property
     def method(self) -> str:
@@ -50,6 +53,10 @@ SCENARIOS = (
     Scenario("get_large", "GET {size}", "", BOTH, True, 0.9, 0.6),
     Scenario("put_small", "PUT 4 KiB x16 conns", "", BOTH, True, 0.35, 170.0),
     Scenario("get_small", "GET 4 KiB x16 conns", "", BOTH, True, 0.35, 170.0),
+    # Issue 4: the same requests against BillFlow with metering on and off (HTTP: the meter does
+    # not depend on the scheme, and TLS would only dilute its share).
+    Scenario("put_onoff_small", "PUT 4 KiB x16 conns", "", HTTP, True, METER_AIM, 170.0, True),
+    Scenario("get_onoff_small", "GET 4 KiB x16 conns", "", HTTP, True, METER_AIM, 170.0, True),
 )
 SCENARIO = {s.name: s for s in SCENARIOS}
 
@@ -61,6 +68,8 @@ class Suite:
     large: int
     small_requests: int
     small_seconds: float
+    onoff_requests: int  # the metering on/off rows: at most this many requests
+    onoff_seconds: float  # ... or this long (time-bound: each run spans several flushes)
     targets: list[Target] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     rss: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (scheme, payload)
@@ -74,8 +83,22 @@ class Suite:
     def schemes(self) -> list[str]:
         return [s for s in BOTH if any(t.scheme == s for t in self.targets)]
 
-    def scenarios(self, scheme: str) -> list[Scenario]:
-        return [s for s in SCENARIOS if scheme in s.schemes and (self.name == "sink" or s.moto)]
+    def scenarios(self, scheme: str, onoff: bool = False) -> list[Scenario]:
+        """The scenarios this suite runs over `scheme`: the main table's, or the on/off rows."""
+        return [
+            s
+            for s in SCENARIOS
+            if scheme in s.schemes and (self.name == "sink" or s.moto) and s.onoff == onoff
+        ]
+
+    def targets_for(self, scenario: Scenario) -> list[Target]:
+        """The on/off rows run on the two plain-HTTP BillFlows, metering on and off; every other
+        scenario on all targets of its schemes but the meter-off BillFlow."""
+        if scenario.onoff:
+            return [
+                t for t in self.targets if t.scheme == "http" and t.name in (BILLFLOW, METER_OFF)
+            ]
+        return [t for t in self.targets if t.scheme in scenario.schemes and t.name != METER_OFF]
 
 
 def fmt_size(n: int) -> str:
@@ -139,8 +162,8 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def row(values: list[str]) -> str:
-    cols = zip(values, COLUMNS, strict=True)
+def row(values: list[str], columns: tuple[tuple[str, int], ...] = COLUMNS) -> str:
+    cols = zip(values, columns, strict=True)
     return " ".join(f"{v:<{-w}}" if w < 0 else f"{v:>{w}}" for v, (_, w) in cols)
 
 
@@ -224,6 +247,95 @@ def trailer_lines(suite: Suite) -> list[str]:
     return lines
 
 
+METER_COLUMNS = (
+    ("upstream", -8), ("scenario (req/s)", -20), ("meter on", 9), ("meter off", 9),
+    ("on/off", 17), ("CPU on", 11), ("CPU off", 11), ("meter CPU", 11), ("flushes/run", 11),
+    ("metered/req", 11), ("flushed/req", 11), ("backlog", 8), ("in flushes", 10),
+)  # fmt: skip
+
+
+def meter_lines(suite: Suite) -> tuple[list[str], list[str]]:
+    """Issue 4: each on/off scenario's rate with metering on and off, the per-round ratio, the
+    CPU difference per request, and what the meter did during the meter-on runs (from the
+    /metrics counters read around each run: bench.py stores them as each result's "meter")."""
+    lines, verdicts = [], []
+    for scenario in suite.scenarios("http", onoff=True):
+        c = cells(suite, scenario, "http")
+        on, off = c.get(BILLFLOW), c.get(METER_OFF)
+        if not on and not off:
+            continue
+        runs = [
+            r
+            for r in suite.results
+            if r["scenario"] is scenario and r["ok"] and r.get("meter")
+            if r["target"].name == BILLFLOW
+        ]
+        flushes = sum(r["meter"]["flushes"] for r in runs)
+        metered = sum(r["meter"]["metered"] for r in runs)
+        requests = sum(r["requests_total"] for r in runs)
+        seconds = sum(r["seconds"] for r in runs)
+        flush_seconds = sum(r["meter"]["flush_seconds"] for r in runs)
+        flushed = sum(r["meter"]["flushed"] for r in runs)
+        rs = ratios(on, off)
+        values = [suite.name, scenario.label, fmt_rate(on), fmt_rate(off), fmt_ratio(rs)]
+        values += [fmt_cpu(x.cpu if x else None, True) for x in (on, off)]
+        values += [
+            f"{on.cpu - off.cpu:+.0f} us/req" if on and off else "-",
+            f"{flushes / len(runs):.1f}" if runs else "-",
+            f"{metered / requests:.2f}" if requests else "-",
+            f"{flushed / requests:.2f}" if requests else "-",
+            f"{max(r['meter']['pending'] for r in runs):.0f}" if runs else "-",
+            f"{flush_seconds / seconds:.1%}" if seconds else "-",
+        ]
+        lines.append(row(values, METER_COLUMNS))
+        if suite.name != "sink":
+            continue  # in front of moto, moto's ~2 ms per request hides the meter: no verdict
+        what = f"{suite.name} http: {scenario.label}"
+        ok = statistics.median(rs) >= scenario.minimum if rs else None
+        text = f"{what}, meter on >= {scenario.minimum}x meter off (issue 4): {fmt_ratio(rs)}"
+        verdicts.append(verdict(ok, text))
+        if scenario.method == "PUT":
+            # Each PUT is a PutObject into a bucket created through this BillFlow: one ObjectPut
+            # storage event each, applied by the flushes that ran inside the measured runs.
+            offs = [
+                r["meter"]["metered"]
+                for r in suite.results
+                if r["scenario"] is scenario and r.get("meter") and r["target"].name == METER_OFF
+            ]
+            failed = sum(r["meter"]["failures"] for r in runs)
+            flushed_each = all(r["meter"]["flushes"] >= 1 for r in runs)
+            ok = metered >= requests and flushed_each and not failed and not any(offs)
+            text = (
+                f"{what}: meter on, every PUT metered as a storage event"
+                f" ({metered / requests if requests else 0:.2f} entries per PUT) and flushes ran"
+                f" during each run ({flushes:.0f} in {len(runs)} run(s), {failed:.0f} failed);"
+                f" meter off, {sum(offs):.0f} entries metered"
+            )
+            verdicts.append(verdict(ok if runs else None, text))
+    if not lines:
+        return [], verdicts
+    stored: dict[str, float] = {}  # each BillFlow's last reading: what its ledger holds
+    for r in suite.results:
+        if r.get("meter"):
+            stored[r["target"].name] = r["meter"]["stored"]
+    return [
+        f"\nMetering on vs off (issue 4), {suite.name} upstream, HTTP: BillFlow with [meter]"
+        " enabled = true vs false, back to back in alternating order; ratio per round, median"
+        f" (min-max). Each run at most {suite.onoff_requests} requests or"
+        f" {suite.onoff_seconds:g} s; flush interval {FLUSH_INTERVAL:g} s.",
+        row([name for name, _ in METER_COLUMNS], METER_COLUMNS),
+        *lines,
+        "meter CPU: CPU on minus CPU off per request. Meter-on runs, from BillFlow's /metrics:"
+        " metered/req, entries the meter took in (one storage event per PUT, one counter row per"
+        " batch) per request; flushed/req, entries the flushes that ended in the run wrote (below"
+        " metered/req: the flushes fell behind); backlog, entries still unflushed after a run"
+        " (largest); in flushes, flush wall time (one ledger transaction; its SQL runs in"
+        " aiosqlite's thread, each statement awaited on the event loop) as a share of the runs.",
+        f"Ledger after the runs: tenant stores {stored.get(BILLFLOW, 0) / MiB:.1f} MiB with"
+        f" metering on, {stored.get(METER_OFF, 0) / MiB:.1f} MiB with it off.",
+    ], verdicts
+
+
 def rss_lines(suite: Suite) -> tuple[list[str], list[str]]:
     lines, verdicts = [], []
     for scheme in suite.schemes():
@@ -282,6 +394,9 @@ def report(
             lines += part[0]
             verdicts += part[1]
         extra += trailer_lines(suite)
+        meter, meter_verdicts = meter_lines(suite)
+        extra += meter
+        verdicts += meter_verdicts
     lines += extra
     lines.append(
         f"\n{rounds} interleaved round(s): rates are medians, ratios the median per-round ratio"
