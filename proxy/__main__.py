@@ -11,34 +11,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import json
 import os
 import signal
-import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from billing.periods import parse_period
 from proxy import admin, adminauth, s3app
 from proxy.adminauth import TokenError
+from proxy.closing import Closer, PeriodNotOver
 from proxy.config import ENV_MASTER_KEY, Config, ConfigError, TLSFiles, load
 from proxy.crypto import MasterKeyError, SecretBox, hash_password
-from proxy.forward import Upstream
+from proxy.jobs import Jobs, jobs_running
 from proxy.ledger import Ledger, LedgerError
 from proxy.log import configure, server_logger
 from proxy.meter import Meter
 from proxy.metrics import Metrics
-from proxy.reconcile import Reconciler
-from proxy.records import Conflict, InvalidValue, NotFound
-from proxy.scheduler import Scheduler
-from proxy.usage import Correction
+from proxy.outbox import Outbox, smtp_settings
+from proxy.records import InvalidValue, NotFound
 
 DEFAULT_CONFIG = "config.toml"
 #: Bytes aiohttp buffers per connection before it pauses reading (its default is 64 KiB). Larger
@@ -91,7 +89,7 @@ async def serve(cfg: Config) -> None:
     contexts = iter(tls_contexts)
     meter = Meter(cfg.billing_timezone, cfg.meter.billing_classes)
     try:
-        async with _jobs(cfg, ledger, meter) as jobs:
+        async with jobs_running(cfg, ledger, meter, _now) as jobs:
             await _serve_listeners(cfg, ledger, meter, jobs, contexts, stop)
     finally:
         await ledger.close()
@@ -115,6 +113,7 @@ async def _serve_listeners(
         on_bucket_owner_changed=s3[s3app.ISOLATION].forget,
         metrics_=metrics,
         reconcile=jobs.reconcile_now,
+        close_period=jobs.close_now,
     )
     runners: list[web.AppRunner] = []
     s3_site: web.TCPSite | None = None
@@ -157,44 +156,6 @@ async def _serve_listeners(
         for runner in reversed(runners):
             await runner.cleanup()
         server_logger.info("stopped")
-
-
-class Jobs:
-    """The scheduled jobs of this process, and the on-demand runs the admin API starts."""
-
-    def __init__(self, scheduler: Scheduler, reconciler: Reconciler) -> None:
-        self.scheduler = scheduler
-        self.reconciler = reconciler
-
-    async def reconcile_now(self) -> list[Correction]:
-        """One reconciliation under the same ledger lease as the scheduled ones."""
-        found: list[Correction] = []
-
-        async def run() -> None:
-            found.extend(await self.reconciler.run())
-
-        if not await self.scheduler.run_once("reconcile", run):
-            raise Conflict("a reconciliation is running already; try again when it ends")
-        return found
-
-
-@contextlib.asynccontextmanager
-async def _jobs(cfg: Config, ledger: Ledger, meter: Meter) -> AsyncIterator[Jobs]:
-    """The scheduler and its jobs, with an upstream connection pool of their own."""
-
-    async def flush_meter() -> None:
-        await meter.flush(ledger.usage.apply)
-
-    cfg.upstream.require_credentials()
-    async with Upstream.new_session(cfg.upstream) as session:
-        reconciler = Reconciler(ledger, Upstream(cfg.upstream, session), _now, flush_meter)
-        # The gateway's name in job leases: stable across its restarts, distinct per gateway.
-        holder = f"{socket.gethostname()}:{cfg.s3.listen.port}"
-        scheduler = Scheduler(ledger, _now, cfg.billing_timezone, holder)
-        if cfg.meter.reconcile_interval_seconds:
-            scheduler.every("reconcile", cfg.meter.reconcile_interval_seconds, reconciler.run)
-        async with scheduler.running():
-            yield Jobs(scheduler, reconciler)
 
 
 Result = tuple[dict[str, object], str]  # (--json output, text output)
@@ -302,7 +263,32 @@ async def _master_key_rotate(cfg: Config, args: argparse.Namespace) -> Result:
 
 
 Command = Callable[[Config, argparse.Namespace], Coroutine[Any, Any, Result]]
-_COMMANDS: dict[tuple[str, str], Command] = {
+
+
+async def _close_period(cfg: Config, args: argparse.Namespace) -> Result:
+    """Close a month from the command line: the same close the scheduler runs (and as safe to
+    repeat), then one delivery pass over the outbox."""
+    try:
+        period = parse_period(args.period)
+    except ValueError as e:
+        raise InvalidValue(str(e)) from None
+
+    async def work(ledger: Ledger) -> Result:
+        report = await Closer(cfg.billing, ledger, _now).close(period)
+        smtp = cfg.billing.smtp
+        sent = await Outbox(ledger, smtp_settings(smtp) if smtp else None, _now).deliver_due()
+        done = {"period": report.period, "invoices": report.invoices, "issued": report.issued,
+                "mails_sent": sent}  # fmt: skip
+        return done, (
+            f"period {report.period} closed: {report.invoices} invoices "
+            f"({report.issued} issued now), {sent} emails sent"
+        )
+
+    return await _with_ledger(cfg, _box(cfg, required=False), work)
+
+
+_COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("close-period", None): _close_period,
     ("tenant", "create"): _tenant_create,
     ("key", "create"): _key_create,
     ("admin", "create"): _admin_create,
@@ -353,6 +339,11 @@ def _parser() -> argparse.ArgumentParser:
     a_token = command(admin_, "token", "print an admin API token, e.g. for scripts")
     a_token.add_argument("user")
     a_token.add_argument("--ttl", type=_duration, help="lifetime: 90s, 30m, 12h, 7d")
+    close = sub.add_parser(
+        "close-period", help="issue the invoices of a month that is over (safe to repeat)"
+    )
+    close.add_argument("period", help="YYYY-MM, a month in the billing timezone")
+    close.add_argument("--json", action="store_true", help="print JSON")
     master = group("master-key", f"the key sealing access-key secrets ({ENV_MASTER_KEY})")
     command(master, "generate", "print a new random master key")
     command(master, "rotate", "re-seal every secret under the first key")
@@ -371,14 +362,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(cfg.log_level)
             asyncio.run(serve(cfg))
             return 0
-        result, text = asyncio.run(_COMMANDS[args.command, args.action](cfg, args))
+        command = _COMMANDS[args.command, getattr(args, "action", None)]
+        result, text = asyncio.run(command(cfg, args))
     except ConfigError as e:
         print(f"billflow: configuration error: {e}", file=sys.stderr)
         return 2
     except (MasterKeyError, TokenError) as e:
         print(f"billflow: {e}", file=sys.stderr)
         return 2
-    except LedgerError as e:
+    except (LedgerError, PeriodNotOver) as e:
         print(f"billflow: {e}", file=sys.stderr)
         return 1
     print(json.dumps(result) if args.json else text)

@@ -1,10 +1,11 @@
 """The admin application, on its own listener so tenants never reach it.
 
-Owns: composing the admin app (routes from `admintenants`, `adminaccess` and `adminusage`), the
-bearer-token check in front of `/admin/...`, `POST /admin/login`, `/healthz`,
-`/admin/openapi.json`, and rendering every admin error as JSON `{"error": {"code", "message"}}`:
-this middleware is the only place they are built. Does not own: token cryptography
-(`adminauth`), password hashing (`crypto`), or anything tenant-facing.
+Owns: composing the admin app (routes from `admintenants`, `adminaccess`, `adminusage` and
+`adminbilling`), the bearer-token check in front of `/admin/...`, `POST /admin/login`,
+`/healthz`, `/admin/openapi.json`, and rendering every admin error as JSON
+`{"error": {"code", "message"}}`: this middleware is the only place they are built. Does
+not own: token cryptography (`adminauth`), password hashing (`crypto`), or anything
+tenant-facing.
 
 Unauthenticated: `/healthz`, `/metrics` (Prometheus scrapers rarely carry tokens; the admin
 listener is the operator's network only), `/admin/login`, `/admin/openapi.json`. Everything
@@ -21,7 +22,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from proxy import adminaccess, adminauth, admintenants, adminusage
+from proxy import adminaccess, adminauth, adminbilling, admintenants, adminusage
+from proxy.adminbilling import CLOSE_PERIOD, ClosePeriod
 from proxy.adminhttp import (
     CLOCK,
     CONFIG,
@@ -183,6 +185,7 @@ def create_app(
     clock: Clock | None = None,
     metrics_: Metrics | None = None,
     reconcile: Reconcile | None = None,
+    close_period: ClosePeriod | None = None,
 ) -> web.Application:
     """The admin app; needs the JWT secret (ConfigError naming it otherwise).
 
@@ -190,7 +193,9 @@ def create_app(
     `on_key_revoked(access_key_id)` for each key whose cached credentials went stale (revoked,
     or its tenant suspended, resumed or deleted); `on_bucket_owner_changed(bucket)` for each
     bucket assigned to a tenant or left unowned by a forced tenant delete. `reconcile()` runs a
-    storage reconciliation for `POST /admin/reconciliations` (503 without it)."""
+    storage reconciliation for `POST /admin/reconciliations` (503 without it);
+    `close_period(period)` closes a billing period for `POST /admin/periods/{period}/close`
+    (503 without it)."""
     cfg.admin_tokens.require_secret()
     app = web.Application(middlewares=[json_errors, authenticate])
     app[CONFIG] = cfg
@@ -203,6 +208,8 @@ def create_app(
         app[ON_BUCKET_OWNER_CHANGED] = on_bucket_owner_changed
     if reconcile is not None:
         app[RECONCILE] = reconcile
+    if close_period is not None:
+        app[CLOSE_PERIOD] = close_period
     app[METRICS] = metrics_ or Metrics()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -211,4 +218,5 @@ def create_app(
     app.add_routes(admintenants.routes)
     app.add_routes(adminaccess.routes)
     app.add_routes(adminusage.routes)
+    app.add_routes(adminbilling.routes)
     return app

@@ -139,6 +139,10 @@ def tenant_json(t: Tenant) -> dict[str, Any]:
         "billing_email": t.billing_email,
         "status": t.status,
         "storage_quota_bytes": t.storage_quota_bytes,
+        "billing_name": t.billing_name,
+        "billing_address": t.billing_address,
+        "billing_state": t.billing_state,
+        "gstin": t.gstin,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }

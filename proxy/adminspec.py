@@ -245,7 +245,137 @@ _USAGE_SCHEMAS: dict[str, Schema] = {
     "Reconciliation": _object(["corrections"], {"corrections": _list(_ref("Correction"))}),
 }
 
-_TENANT_FIELDS = "id name billing_email status storage_quota_bytes created_at updated_at".split()
+# -- billing ----------------------------------------------------------------------------------
+
+_RUPEES = {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$", "description": "Rupees."}
+_DECIMAL = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(E[+-]?[0-9]+)?$"}
+_PERIOD = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_OR_NULL = {"type": ["string", "null"]}
+_INVOICE: Schema = {
+    "id": _INT,
+    "number": {"type": "string", "description": "PREFIX/FY/SEQUENCE, e.g. BF/26-27/000042."},
+    "tenant_id": _INT,
+    "period": _PERIOD,
+    "issued_at": _TIME,
+    "total": _RUPEES,
+    "status": {"enum": ["issued", "paid", "void"]},
+    "paid_at": _TIME_OR_NULL,
+    "void_reason": _OR_NULL,
+    "pdf_sha256": {**_SHA256, "type": ["string", "null"]},
+    "links": _object(["self", "pdf"], {"self": _STR, "pdf": {"type": ["string", "null"]}}),
+}
+_LINE: Schema = dict.fromkeys(["used", "free", "billable", "rate", "amount"], _DECIMAL)
+_LINE |= {"description": _STR, "sac": _STR, "unit": {"enum": ["GB-day", "call", "GB"]}}
+_TAX: Schema = {
+    "name": {"enum": ["CGST", "SGST", "IGST"]},
+    "rate_percent": _DECIMAL,
+    "amount": _RUPEES,
+}
+_ESTIMATE: Schema = {
+    "tenant_id": _INT,
+    "period": _PERIOD,
+    "start": _TIME,
+    "end": _TIME,
+    "as_of": {**_TIME, "description": "Usage counted until here (the period's end once over)."},
+    "usage": _object(
+        ["byte_seconds", "billable_calls", "bytes_in", "bytes_out"],
+        {
+            "byte_seconds": _COUNT,
+            "billable_calls": {
+                "type": "object",
+                "description": "Per billing class; 5xx answers are never billable.",
+                "additionalProperties": _COUNT,
+            },
+            "bytes_in": _COUNT,
+            "bytes_out": _COUNT,
+        },
+    ),
+    "lines": _list(_object(list(_LINE), _LINE)),
+    "taxable_value": _RUPEES,
+    "taxes": _list(_object(list(_TAX), _TAX)),
+    "total": _RUPEES,
+    "place_of_supply": {"type": "string", "description": 'State code; "" with tax off.'},
+    "tax_invoice": {"type": "boolean"},
+}
+_MAIL: Schema = {
+    "id": _INT,
+    "kind": {"type": "string", "description": "invoice, alert, ..."},
+    "ref": {"type": "string", "description": "What it is about: an invoice's number, ..."},
+    "recipients": _list(_STR),
+    "subject": _STR,
+    "status": {"enum": ["pending", "sent"]},
+    "attempts": _COUNT,
+    "next_attempt_at": _TIME,
+    "last_error": _OR_NULL,
+    "created_at": _TIME,
+    "sent_at": _TIME_OR_NULL,
+}
+_CLOSE: Schema = {
+    "period": _PERIOD,
+    "invoices": {**_COUNT, "description": "The period's invoices after the close."},
+    "issued": {**_COUNT, "description": "Issued by this close."},
+    "already_closed": {"type": "boolean"},
+}
+
+_BILLING_SCHEMAS: dict[str, Schema] = {
+    "Invoice": _object(list(_INVOICE), _INVOICE),
+    "InvoiceDetail": _object(
+        [*_INVOICE, "document"],
+        {
+            **_INVOICE,
+            "document": {
+                "type": "object",
+                "description": "The invoice as issued, never changed after: number, issued_at, "
+                "period, seller, buyer, place_of_supply, lines, taxable_value, taxes, total, "
+                "tax_invoice, daily.",
+            },
+        },
+    ),
+    "InvoicePage": _page("Invoice"),
+    "VoidInvoice": _object(
+        ["reason"], {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}
+    ),
+    "Estimate": _object(list(_ESTIMATE), _ESTIMATE),
+    "Mail": _object(list(_MAIL), _MAIL),
+    "MailPage": _page("Mail"),
+    "CloseReport": _object(list(_CLOSE), _CLOSE),
+    "ClosedPeriods": _object(["closed"], {"closed": _list(_PERIOD)}),
+}
+
+_TENANT_FIELDS = (
+    "id name billing_email status storage_quota_bytes billing_name billing_address"
+    " billing_state gstin created_at updated_at"
+).split()
+_STATE_CODE = {"type": "string", "pattern": "^[0-9]{2}$", "description": "GST state code."}
+_GSTIN = {"type": "string", "pattern": "^[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z]Z[0-9A-Z]$"}
+#: What the invoice's buyer block says; writable on create and update, null clears.
+_BILLING_DETAILS: Schema = {
+    "billing_email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
+    "billing_name": {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": 200,
+        "description": "The buyer's name on invoices; null: the tenant name.",
+    },
+    "billing_address": {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": 500,
+        "description": "Lines separated by \\n.",
+    },
+    "billing_state": {
+        **_STATE_CODE,
+        "type": ["string", "null"],
+        "description": "GST state code (place of supply). Must be the GSTIN's state when "
+        "there is a GSTIN; a GSTIN given alone sets it.",
+    },
+    "gstin": {
+        "type": ["string", "null"],
+        "description": "15 characters: state code, PAN, entity, Z, check character (GSTN mod "
+        "36). Normalised to upper case.",
+    },
+}
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object(
         ["error"], {"error": _object(["code", "message"], {"code": _STR, "message": _STR})}
@@ -264,6 +394,10 @@ _SCHEMAS: dict[str, Schema] = {
             "billing_email": {"type": ["string", "null"], "format": "email"},
             "status": {"enum": ["active", "suspended"]},
             "storage_quota_bytes": {"type": ["integer", "null"], "minimum": 0},
+            "billing_name": {"type": ["string", "null"]},
+            "billing_address": {"type": ["string", "null"]},
+            "billing_state": {**_STATE_CODE, "type": ["string", "null"]},
+            "gstin": {**_GSTIN, "type": ["string", "null"]},
             "created_at": _TIME,
             "updated_at": _TIME,
         },
@@ -272,16 +406,13 @@ _SCHEMAS: dict[str, Schema] = {
         ["name"],
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "billing_email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
             "storage_quota_bytes": {"type": ["integer", "null"], "minimum": 0},
+            **_BILLING_DETAILS,
         },
     ),
     "TenantUpdate": _object(
         [],
-        {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "billing_email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
-        },
+        {"name": {"type": "string", "minLength": 1, "maxLength": 200}, **_BILLING_DETAILS},
     ),
     "Quota": _object(["storage_quota_bytes"], {"storage_quota_bytes": {**_INT, "minimum": 0}}),
     "AccessKey": _object(
@@ -315,6 +446,7 @@ _SCHEMAS: dict[str, Schema] = {
     "AccessKeyPage": _page("AccessKey"),
     "BucketPage": _page("Bucket"),
     **_USAGE_SCHEMAS,
+    **_BILLING_SCHEMAS,
 }
 
 _PARAMETERS: dict[str, Schema] = {
@@ -355,6 +487,26 @@ _PARAMETERS: dict[str, Schema] = {
         "description": "Only this tenant's (a deleted tenant's too).",
         "schema": _INT,
     },
+    "invoice_id": {"name": "invoice_id", "in": "path", "required": True, "schema": _INT},
+    "mail_id": {"name": "mail_id", "in": "path", "required": True, "schema": _INT},
+    "period_path": {
+        "name": "period",
+        "in": "path",
+        "required": True,
+        "description": "A billing month, YYYY-MM, in the billing timezone.",
+        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    },
+    "invoice_status": {
+        "name": "status",
+        "in": "query",
+        "schema": {"enum": ["issued", "paid", "void"]},
+    },
+    "mail_status": {"name": "status", "in": "query", "schema": {"enum": ["pending", "sent"]}},
+    "mail_kind": {
+        "name": "kind",
+        "in": "query",
+        "schema": {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"},
+    },
     "force": {
         "name": "force",
         "in": "query",
@@ -364,6 +516,8 @@ _PARAMETERS: dict[str, Schema] = {
 }
 
 _T = "/admin/tenants/{tenant_id}"
+_I = "/admin/invoices/{invoice_id}"
+_NO_INVOICE = {"404": _error("No invoice with that id.")}
 
 PATHS: dict[str, dict[str, Schema]] = {
     "/healthz": {
@@ -527,6 +681,123 @@ PATHS: dict[str, dict[str, Schema]] = {
             },
         ),
     },
+    _T + "/estimate": {
+        "get": _op(
+            "getTenantEstimate",
+            "What the tenant's invoice for a period would say if it closed now: usage so far, "
+            "priced as the close prices it (a deleted tenant's too).",
+            {"200": _json("The estimate.", _ref("Estimate"))} | _BAD_QUERY | _NOT_FOUND,
+            params=("tenant_id", "period"),
+        ),
+    },
+    "/admin/invoices": {
+        "get": _op(
+            "listInvoices",
+            "Invoices by id.",
+            {"200": _json("A page.", _ref("InvoicePage"))} | _BAD_QUERY,
+            params=("tenant_filter", "period", "invoice_status", *_PAGE),
+        ),
+    },
+    _I: {
+        "get": _op(
+            "getInvoice",
+            "One invoice with its document as issued.",
+            {"200": _json("The invoice.", _ref("InvoiceDetail"))} | _NO_INVOICE,
+            params=("invoice_id",),
+        ),
+    },
+    _I + "/pdf": {
+        "get": _op(
+            "getInvoicePdf",
+            "The invoice's PDF, checked against the SHA-256 recorded when it was written.",
+            {
+                "200": {
+                    "description": "The PDF, as an attachment named after the number.",
+                    "content": {"application/pdf": {"schema": {"type": "string"}}},
+                },
+                "404": _error("No such invoice (NotFound), or no PDF yet (PdfNotReady)."),
+                "500": _error(
+                    "The stored file changed since it was written (PdfChecksumMismatch) or "
+                    "cannot be read (PdfMissing)."
+                ),
+            },
+            params=("invoice_id",),
+        ),
+    },
+    _I + "/paid": {
+        "post": _op(
+            "markInvoicePaid",
+            "Record the invoice as paid.",
+            {"200": _json("The invoice.", _ref("Invoice"))}
+            | _NO_INVOICE
+            | {"409": _error("It is paid or void already.")},
+            params=("invoice_id",),
+        ),
+    },
+    _I + "/void": {
+        "post": _op(
+            "voidInvoice",
+            "Void the invoice with a reason; its number stays used.",
+            {"200": _json("The invoice.", _ref("Invoice"))}
+            | _NO_INVOICE
+            | {"409": _error("It is void already.")},
+            body=_ref("VoidInvoice"),
+            params=("invoice_id",),
+        ),
+    },
+    _I + "/resend": {
+        "post": _op(
+            "resendInvoice",
+            "Queue the invoice's email again, due now.",
+            {
+                "200": _json("The queued message.", _ref("Mail")),
+                "404": _error("No such invoice (NotFound), or it was never emailed (NoMail)."),
+            },
+            params=("invoice_id",),
+        ),
+    },
+    "/admin/periods": {
+        "get": _op(
+            "listClosedPeriods",
+            "The closed billing periods, oldest first.",
+            {"200": _json("The periods.", _ref("ClosedPeriods"))},
+        ),
+    },
+    "/admin/periods/{period}/close": {
+        "post": _op(
+            "closePeriod",
+            "Close a period that is over now: issue its missing invoices, PDFs and mail. "
+            "Safe to repeat.",
+            {
+                "200": _json("What the close did.", _ref("CloseReport")),
+                "400": _error("Not a billing period (InvalidPeriod)."),
+                "409": _error(
+                    "The period is not over yet (PeriodNotOver), or a close is running (Conflict)."
+                ),
+                "503": _error("This gateway closes no periods (CloseUnavailable)."),
+            },
+            params=("period_path",),
+        ),
+    },
+    "/admin/outbox": {
+        "get": _op(
+            "listOutbox",
+            "Queued and sent mail by id; never the message itself.",
+            {"200": _json("A page.", _ref("MailPage"))} | _BAD_QUERY,
+            params=("mail_status", "mail_kind", *_PAGE),
+        ),
+    },
+    "/admin/outbox/{mail_id}/resend": {
+        "post": _op(
+            "resendMail",
+            "Send a message again (sent or not): pending, due now.",
+            {
+                "200": _json("The message.", _ref("Mail")),
+                "404": _error("No message with that id."),
+            },
+            params=("mail_id",),
+        ),
+    },
     "/admin/keys/{access_key_id}/revoke": {
         "post": _op(
             "revokeAccessKey",
@@ -564,7 +835,8 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "BillFlow admin API",
         "version": "1",
-        "description": "Tenants, access keys, bucket owners and metered usage. Errors are "
+        "description": "Tenants, access keys, bucket owners, metered usage, invoices, "
+        "period closes and the mail outbox. Errors are "
         '`{"error": {"code", "message"}}`. Lists page with `limit` and `after`.',
     },
     "security": [{"bearer": []}],

@@ -33,12 +33,20 @@ from proxy.records import TenantStatus
 routes = web.RouteTableDef()
 
 TENANT = "/admin/tenants/{tenant_id:[0-9]{1,18}}"
+#: The invoice's buyer block; null clears a field (see Ledger.update_tenant for the state rule).
+_BILLING = {
+    "billing_email": Field(str, nullable=True),
+    "billing_name": Field(str, nullable=True),
+    "billing_address": Field(str, nullable=True),
+    "billing_state": Field(str, nullable=True),
+    "gstin": Field(str, nullable=True),
+}
 _CREATE = {
     "name": Field(str, required=True),
-    "billing_email": Field(str, nullable=True),
     "storage_quota_bytes": Field(int, nullable=True),
+    **_BILLING,
 }
-_UPDATE = {"name": Field(str), "billing_email": Field(str, nullable=True)}
+_UPDATE = {"name": Field(str), **_BILLING}
 _QUOTA = {"storage_quota_bytes": Field(int, required=True)}
 
 
@@ -61,10 +69,7 @@ async def list_tenants(request: web.Request) -> web.Response:
 async def create_tenant(request: web.Request) -> web.Response:
     body = await read_body(request, _CREATE)
     tenant = await request.app[LEDGER].create_tenant(
-        body["name"],
-        now=request.app[CLOCK](),
-        billing_email=body.get("billing_email"),
-        storage_quota_bytes=body.get("storage_quota_bytes"),
+        body.pop("name"), now=request.app[CLOCK](), **body
     )
     location = f"/admin/tenants/{tenant.id}"
     return web.json_response(tenant_json(tenant), status=201, headers={"Location": location})
@@ -77,7 +82,8 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 @routes.patch(TENANT)
 async def update_tenant(request: web.Request) -> web.Response:
-    """Change the name and/or billing email (null clears it); status and quota have routes."""
+    """Change the name and/or billing details (null clears one); status and quota have routes.
+    A GSTIN sets the billing state to its own; a state must agree with the GSTIN."""
     body = await read_body(request, _UPDATE)
     if not body:
         return web.json_response(tenant_json(await _tenant_or_404(request)))

@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from proxy.config_billing import BillingSettings, parse_billing
+from proxy.configtable import ConfigError as ConfigError  # re-exported: callers catch it
+from proxy.configtable import Table
 
 #: Environment variables that override secrets. Nothing else is read from the environment.
 ENV_UPSTREAM_ACCESS_KEY_ID = "BILLFLOW_UPSTREAM_ACCESS_KEY_ID"
@@ -26,10 +30,6 @@ ENV_JWT_SECRET = "BILLFLOW_JWT_SECRET"
 #: Fernet key(s) sealing access-key secrets in the ledger (environment only; see proxy/crypto.py).
 ENV_MASTER_KEY = "BILLFLOW_MASTER_KEY"
 MIN_JWT_SECRET_BYTES = 32
-
-
-class ConfigError(ValueError):
-    """A setting is missing, of the wrong type or out of range; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ class Config:
     log_level: str
     meter: MeterSettings
     billing_timezone: ZoneInfo
+    billing: BillingSettings
     master_key: str = field(repr=False, default="")
     source: Path | None = None
 
@@ -137,86 +138,7 @@ class Config:
         return self.master_key
 
 
-class _Table:
-    """Typed access to one TOML table, remembering the dotted path for error messages."""
-
-    def __init__(self, data: Mapping[str, Any], path: str) -> None:
-        self._data = data
-        self._path = path
-        self._seen: set[str] = set()
-
-    def _get(self, key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
-        self._seen.add(key)
-        value = self._data.get(key, default)
-        # bool is an int subclass; a port of `true` is a mistake, not 1.
-        if isinstance(value, bool) and kind is not bool:
-            raise ConfigError(f"{self._path}.{key}: expected {_kind_name(kind)}, got {value!r}")
-        if not isinstance(value, kind):
-            raise ConfigError(f"{self._path}.{key}: expected {_kind_name(kind)}, got {value!r}")
-        return value
-
-    def text(self, key: str, default: str) -> str:
-        value: str = self._get(key, default, str)
-        return value
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value: bool = self._get(key, default, bool)
-        return value
-
-    def integer(self, key: str, default: int, *, lo: int, hi: int) -> int:
-        value: int = self._get(key, default, int)
-        if not lo <= value <= hi:
-            raise ConfigError(f"{self._path}.{key}: {value!r} is outside {lo}..{hi}")
-        return value
-
-    def number(self, key: str, default: float, *, lo: float) -> float:
-        value = self._get(key, default, (int, float))
-        if value < lo:
-            raise ConfigError(f"{self._path}.{key}: {value!r} is below {lo}")
-        return float(value)
-
-    def text_list(self, key: str, default: list[str]) -> tuple[str, ...]:
-        value = self._get(key, default, list)
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{self._path}.{key}: expected a list of strings, got {value!r}")
-        return tuple(value)
-
-    def text_map(self, key: str) -> dict[str, str]:
-        value = self._get(key, {}, dict)
-        if not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{self._path}.{key}: expected strings as values, got {value!r}")
-        return dict(value)
-
-    def table(self, key: str) -> _Table:
-        sub = self._get(key, {}, dict)
-        return _Table(sub, f"{self._path}.{key}" if self._path else key)
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            where = f"[{self._path}]" if self._path else "top level"
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a table",
-    }
-    if isinstance(kind, tuple):
-        return "a number"
-    return names.get(kind, kind.__name__)
-
-
-def _tls(table: _Table, base_dir: Path) -> TLSFiles | None:
+def _tls(table: Table, base_dir: Path) -> TLSFiles | None:
     cert = table.text("cert_file", "")
     key = table.text("key_file", "")
     table.check_unknown()
@@ -227,7 +149,7 @@ def _tls(table: _Table, base_dir: Path) -> TLSFiles | None:
     return TLSFiles(cert_file=base_dir / cert, key_file=base_dir / key)
 
 
-def _listener(table: _Table, default_port: int, tls: TLSFiles | None) -> Listener:
+def _listener(table: Table, default_port: int, tls: TLSFiles | None) -> Listener:
     listener = Listener(
         host=table.text("host", "127.0.0.1"),
         port=table.integer("port", default_port, lo=0, hi=65535),
@@ -238,7 +160,7 @@ def _listener(table: _Table, default_port: int, tls: TLSFiles | None) -> Listene
 
 def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) -> Config:
     """Build a Config from parsed TOML `data`; `env` supplies secret overrides."""
-    root = _Table(data, "")
+    root = Table(data, "")
 
     s3 = root.table("s3")
     listen = s3.table("listen")
@@ -300,13 +222,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
     )
     meter_table.check_unknown()
 
-    billing = root.table("billing")
-    tz_name = billing.text("timezone", "Asia/Kolkata")
-    try:
-        billing_tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"billing.timezone: unknown time zone {tz_name!r}") from None
-    billing.check_unknown()
+    billing = parse_billing(root.table("billing"), root.table("smtp"), env, base_dir=base_dir)
 
     log = root.table("log")
     level = log.text("level", "INFO").upper()
@@ -323,7 +239,8 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
         ledger_path=ledger_path if ledger_path.is_absolute() else base_dir / ledger_path,
         log_level=level,
         meter=meter,
-        billing_timezone=billing_tz,
+        billing_timezone=billing.timezone,
+        billing=billing,
         master_key=env.get(ENV_MASTER_KEY, ""),
     )
 

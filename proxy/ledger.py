@@ -25,6 +25,8 @@ from proxy.crypto import MasterKeyError, SecretBox
 from proxy.database import Database, first_row
 from proxy.database import from_text as _at
 from proxy.database import to_text as _to_text
+from proxy.ledger_billing import SCHEMA as _BILLING_SCHEMA
+from proxy.ledger_billing import BillingStore
 from proxy.ledger_usage import SCHEMA as _USAGE_SCHEMA
 from proxy.ledger_usage import UsageStore
 from proxy.records import AccessKey, Bucket, BucketTaken, Credentials, LedgerError, Tenant
@@ -88,12 +90,16 @@ _MIGRATIONS: tuple[str, ...] = (
         expires_at TEXT NOT NULL
     );
     """,
+    _BILLING_SCHEMA,
 )
 
 #: The billing clock when none is given: usage is bucketed into its hours.
 DEFAULT_BILLING_TZ = ZoneInfo("Asia/Kolkata")
 
-_TENANT = "id, name, billing_email, status, storage_quota_bytes, created_at, updated_at"
+_TENANT = (
+    "id, name, billing_email, status, storage_quota_bytes, created_at, updated_at,"
+    " billing_name, billing_address, billing_state, gstin"
+)
 _KEY = (
     "k.access_key_id, k.tenant_id, t.name AS tenant_name, k.created_at, t.status AS tenant_status,"
     " k.status, k.revoked_at, k.last_used_at, t.storage_quota_bytes AS tenant_quota"
@@ -108,7 +114,8 @@ def _at_or_none(text: str | None) -> datetime | None:
 def _tenant(r: sqlite3.Row) -> Tenant:
     return Tenant(
         r["id"], r["name"], r["billing_email"], r["status"], r["storage_quota_bytes"],
-        _at(r["created_at"]), _at(r["updated_at"]),
+        _at(r["created_at"]), _at(r["updated_at"]), r["billing_name"], r["billing_address"],
+        r["billing_state"], r["gstin"],
     )  # fmt: skip
 
 
@@ -133,6 +140,8 @@ class Ledger:
         self._box = box
         #: Metering: request counters, stored objects, storage over time (ledger_usage).
         self.usage = UsageStore(db, billing_tz)
+        #: Billing: invoices and their numbers, closed periods, the outbox, alerts sent.
+        self.billing = BillingStore(db)
 
     @classmethod
     async def open(
@@ -210,16 +219,29 @@ class Ledger:
         now: datetime,
         billing_email: str | None = None,
         storage_quota_bytes: int | None = None,
+        billing_name: str | None = None,
+        billing_address: str | None = None,
+        billing_state: str | None = None,
+        gstin: str | None = None,
     ) -> Tenant:
-        checked = (rec.check_tenant_name(name), rec.check_email(billing_email))
-        values = (*checked, rec.check_quota(storage_quota_bytes), _to_text(now), _to_text(now))
+        """A GSTIN without a billing state gives the tenant the GSTIN's state."""
+        values = {
+            "name": rec.check_tenant_name(name),
+            "billing_email": rec.check_email(billing_email),
+            "storage_quota_bytes": rec.check_quota(storage_quota_bytes),
+            "billing_name": rec.check_billing_name(billing_name),
+            "billing_address": rec.check_billing_address(billing_address),
+        }
+        values["billing_state"], values["gstin"] = rec.check_tax_identity(billing_state, gstin)
+        values["created_at"] = values["updated_at"] = _to_text(now)
+        # Column names are the keys above, never input.
+        columns, marks = ", ".join(values), ", ".join("?" * len(values))
         async with self._db.transaction() as conn:
             try:
                 row = await first_row(
                     conn,
-                    "INSERT INTO tenants (name, billing_email, storage_quota_bytes, created_at,"
-                    f" updated_at) VALUES (?, ?, ?, ?, ?) RETURNING {_TENANT}",
-                    values,
+                    f"INSERT INTO tenants ({columns}) VALUES ({marks}) RETURNING {_TENANT}",
+                    tuple(values.values()),
                 )
             except sqlite3.IntegrityError:
                 raise rec.Conflict(f"tenant {name!r} already exists") from None
@@ -248,13 +270,37 @@ class Ledger:
         now: datetime,
         name: str = rec.UNSET,
         billing_email: str | None = rec.UNSET,
+        billing_name: str | None = rec.UNSET,
+        billing_address: str | None = rec.UNSET,
+        billing_state: str | None = rec.UNSET,
+        gstin: str | None = rec.UNSET,
     ) -> Tenant:
+        """Change the given fields; None clears one. The billing state follows the GSTIN: a new
+        GSTIN alone sets it, a state alone must agree with the stored GSTIN (and clearing the
+        state of a tenant with a GSTIN leaves the GSTIN's state)."""
         changes: dict[str, object] = {}
         if name is not rec.UNSET:
             changes["name"] = rec.check_tenant_name(name)
         if billing_email is not rec.UNSET:
             changes["billing_email"] = rec.check_email(billing_email)
-        return await self._update_tenant(tenant_id, now, changes)
+        if billing_name is not rec.UNSET:
+            changes["billing_name"] = rec.check_billing_name(billing_name)
+        if billing_address is not rec.UNSET:
+            changes["billing_address"] = rec.check_billing_address(billing_address)
+        derive: Callable[[Tenant], Mapping[str, object]] | None = None
+        if gstin is not rec.UNSET:
+            state = None if billing_state is rec.UNSET else billing_state
+            checked_state, changes["gstin"] = rec.check_tax_identity(state, gstin)
+            if billing_state is not rec.UNSET or checked_state is not None:
+                changes["billing_state"] = checked_state
+        elif billing_state is not rec.UNSET:
+            state = rec.check_billing_state(billing_state)  # a bad code fails before any read
+
+            def agree_with_gstin(current: Tenant) -> Mapping[str, object]:
+                return {"billing_state": rec.check_tax_identity(state, current.gstin)[0]}
+
+            derive = agree_with_gstin
+        return await self._update_tenant(tenant_id, now, changes, derive)
 
     async def set_tenant_status(
         self, tenant_id: int, status: rec.TenantStatus, *, now: datetime
@@ -271,12 +317,25 @@ class Ledger:
         return await self._update_tenant(tenant_id, now, changes)
 
     async def _update_tenant(
-        self, tenant_id: int, now: datetime, changes: Mapping[str, object]
+        self,
+        tenant_id: int,
+        now: datetime,
+        changes: Mapping[str, object],
+        derive: Callable[[Tenant], Mapping[str, object]] | None = None,
     ) -> Tenant:
-        # Column names come from the methods above, never from input.
-        columns = [*changes, "updated_at"]
-        assignments = ", ".join(f"{c} = ?" for c in columns)
+        """`derive(current)` gives more changes from the stored row, read in the same
+        transaction (so a rule across fields holds against concurrent updates)."""
         async with self._db.transaction() as conn:
+            if derive is not None:
+                current = await first_row(
+                    conn, f"SELECT {_TENANT} FROM tenants WHERE id = ?", (tenant_id,)
+                )
+                if current is None:
+                    raise rec.NotFound(f"no tenant with id {tenant_id}")
+                changes = {**changes, **derive(_tenant(current))}
+            # Column names come from the methods above, never from input.
+            columns = [*changes, "updated_at"]
+            assignments = ", ".join(f"{c} = ?" for c in columns)
             try:
                 row = await first_row(
                     conn,
@@ -305,6 +364,14 @@ class Ledger:
             if buckets and not force:  # the transaction rolls the DELETE back
                 raise rec.TenantOwnsBuckets(tenant_id, len(buckets))
             await self.usage.end_buckets(conn, buckets, now=now)
+            # Kept for the invoices still to come for the months it was a tenant.
+            await conn.execute(
+                "INSERT INTO tenant_archive SELECT id, name, json_object('billing_email',"
+                " billing_email, 'billing_name', billing_name, 'billing_address',"
+                " billing_address, 'billing_state', billing_state, 'gstin', gstin),"
+                " created_at, ? FROM tenants WHERE id = ?",
+                (_to_text(now), tenant_id),
+            )
             async with conn.execute(
                 "DELETE FROM access_keys WHERE tenant_id = ? RETURNING access_key_id",
                 (tenant_id,),

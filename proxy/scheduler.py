@@ -44,13 +44,14 @@ class Scheduler:
         self.holder = holder
         self._lease = lease
         self._scheduler: AsyncIOScheduler | None = None
-        self._jobs: list[tuple[str, float, Job]] = []
+        self._jobs: list[tuple[str, float, Job, bool]] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    def every(self, name: str, seconds: float, job: Job) -> None:
-        """Run `job` every `seconds` (first run one interval after start) under the ledger
-        lease `name`."""
-        self._jobs.append((name, seconds, job))
+    def every(self, name: str, seconds: float, job: Job, *, at_start: bool = False) -> None:
+        """Run `job` every `seconds` under the ledger lease `name`; the first run right at
+        start with `at_start` (catching up on what was missed while down), else one interval
+        after it."""
+        self._jobs.append((name, seconds, job, at_start))
 
     async def _take(self, name: str) -> bool:
         now = self._clock()
@@ -97,7 +98,8 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone=self._tz)
-        for name, seconds, job in self._jobs:
+        for name, seconds, job, at_start in self._jobs:
+            first = {"next_run_time": datetime.now(self._tz)} if at_start else {}
             scheduler.add_job(
                 self._scheduled_run,
                 IntervalTrigger(seconds=seconds, timezone=self._tz),
@@ -105,6 +107,7 @@ class Scheduler:
                 id=name,
                 coalesce=True,
                 max_instances=1,
+                **first,
             )
         scheduler.start()
         self._scheduler = scheduler

@@ -208,6 +208,66 @@ async def test_tenants_quota_unknown_tenant_404(api: AdminAPI) -> None:
     assert resp.status == 404
 
 
+MH_GSTIN, KA_GSTIN = "27AAPFU0939F1ZV", "29AABCT3518Q1ZS"  # Maharashtra, Karnataka
+BILLING: dict[str, Any] = {
+    "billing_name": "Acme Storage Pvt Ltd",
+    "billing_address": "1 MG Road\nMumbai 400001",
+    "billing_state": None,
+    "gstin": MH_GSTIN,
+}
+
+
+async def test_tenants_create_with_billing_details_state_from_gstin(api: AdminAPI) -> None:
+    body = await api.tenant(**BILLING | {"gstin": MH_GSTIN.lower()})
+    assert {k: body[k] for k in BILLING} == BILLING | {"billing_state": "27"}
+    assert await (await api.call("GET", f"/admin/tenants/{body['id']}")).json() == body
+
+
+async def test_tenants_created_without_billing_details_show_nulls(api: AdminAPI) -> None:
+    body = await api.tenant()
+    assert {k: body[k] for k in BILLING} == dict.fromkeys(BILLING)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"gstin": "27AAPFU0939F1ZW"}, "gstin"),
+        ({"gstin": MH_GSTIN, "billing_state": "29"}, "billing_state"),
+        ({"billing_state": "45"}, "billing_state"),
+        ({"billing_name": ""}, "billing_name"),
+        ({"billing_address": "a\u0000b"}, "billing_address"),
+        ({"gstin": 27}, "gstin"),
+    ],
+)
+async def test_tenants_create_bad_billing_details_422_naming_field(
+    api: AdminAPI, fields: dict[str, Any], message: str
+) -> None:
+    resp = await api.call("POST", "/admin/tenants", {"name": "acme", **fields})
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["code"] == "InvalidField" and message in error["message"]
+
+
+async def test_tenants_patch_gstin_moves_state_and_null_clears(api: AdminAPI) -> None:
+    tenant = await api.tenant(**BILLING)
+    path = f"/admin/tenants/{tenant['id']}"
+    body = await (await api.call("PATCH", path, {"gstin": KA_GSTIN})).json()
+    assert (body["billing_state"], body["gstin"]) == ("29", KA_GSTIN)
+    body = await (await api.call("PATCH", path, {"gstin": None, "billing_name": None})).json()
+    assert (body["billing_state"], body["gstin"], body["billing_name"]) == ("29", None, None)
+    body = await (await api.call("PATCH", path, {"billing_state": "07"})).json()
+    assert body["billing_state"] == "07"
+    assert body["billing_address"] == BILLING["billing_address"]
+
+
+async def test_tenants_patch_state_disagreeing_with_gstin_422_unchanged(api: AdminAPI) -> None:
+    tenant = await api.tenant(**BILLING)
+    resp = await api.call("PATCH", f"/admin/tenants/{tenant['id']}", {"billing_state": "29"})
+    assert resp.status == 422
+    assert (await resp.json())["error"]["code"] == "InvalidField"
+    assert await (await api.call("GET", f"/admin/tenants/{tenant['id']}")).json() == tenant
+
+
 async def test_tenants_delete_without_buckets_204_and_keys_forgotten(api: AdminAPI) -> None:
     tenant = await api.tenant()
     key = await (await api.call("POST", f"/admin/tenants/{tenant['id']}/keys")).json()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from proxy import config as config_module
+from proxy import configtable
 from proxy.config import (
     ENV_UPSTREAM_ACCESS_KEY_ID,
     ENV_UPSTREAM_SECRET_ACCESS_KEY,
@@ -42,7 +43,7 @@ def test_config_repository_file_names_every_key_the_code_reads(
 ) -> None:
     """The documented file cannot fall behind the parser: every key read is written there."""
     read: set[str] = set()
-    original = config_module._Table._get
+    original = configtable.Table._get
 
     def recording(self: Any, key: str, default: Any, kind: Any) -> Any:
         value = original(self, key, default, kind)
@@ -50,7 +51,7 @@ def test_config_repository_file_names_every_key_the_code_reads(
             read.add(f"{self.path}.{key}" if self.path else key)
         return value
 
-    monkeypatch.setattr(config_module._Table, "_get", recording)
+    monkeypatch.setattr(configtable.Table, "_get", recording)
     parse({}, {}, base_dir=ROOT)
 
     def flatten(table: dict[str, Any], prefix: str = "") -> set[str]:

@@ -156,6 +156,118 @@ async def test_ledger_update_unknown_tenant_refused(ledger: Ledger) -> None:
         await ledger.set_storage_quota(5, 10, now=NOW)
 
 
+MH_GSTIN, KA_GSTIN = "27AAPFU0939F1ZV", "29AABCT3518Q1ZS"  # Maharashtra, Karnataka
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"billing_name": ""}, "billing_name"),
+        ({"billing_name": " Acme"}, "billing_name"),
+        ({"billing_name": "x" * 201}, "billing_name"),
+        ({"billing_address": ""}, "billing_address"),
+        ({"billing_address": "1 MG Road\tBengaluru"}, "billing_address"),
+        ({"billing_address": "x" * 501}, "billing_address"),
+        ({"billing_state": "27 "}, "billing_state"),
+        ({"billing_state": "00"}, "billing_state"),
+        ({"billing_state": "Maharashtra"}, "billing_state"),
+        ({"gstin": "27AAPFU0939F1Z"}, "gstin"),  # 14 characters
+        ({"gstin": "27AAPFU0939F1ZW"}, "gstin.*check character"),
+        ({"gstin": "00AAPFU0939F1ZV"}, "gstin"),
+        ({"gstin": MH_GSTIN, "billing_state": "29"}, "billing_state '29' is not the state"),
+    ],
+)
+async def test_ledger_invalid_billing_details_refused_naming_the_field(
+    ledger: Ledger, kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(InvalidValue, match=match):
+        await ledger.create_tenant("acme", now=NOW, **kwargs)  # type: ignore[arg-type]
+    assert await ledger.list_tenants() == []
+
+
+async def test_ledger_billing_details_round_trip_gstin_gives_state(ledger: Ledger) -> None:
+    made = await ledger.create_tenant(
+        "acme",
+        now=NOW,
+        billing_name="Acme Storage Pvt Ltd",
+        billing_address="1 MG Road\nMumbai 400001",
+        gstin=" 27aapfu0939f1zv ",
+    )
+    assert (made.billing_name, made.billing_address, made.billing_state, made.gstin) == (
+        "Acme Storage Pvt Ltd",
+        "1 MG Road\nMumbai 400001",
+        "27",
+        MH_GSTIN,  # normalised
+    )
+    assert await ledger.get_tenant(made.id) == made
+
+
+async def test_ledger_billing_state_without_gstin_kept(ledger: Ledger) -> None:
+    made = await ledger.create_tenant("acme", now=NOW, billing_state="29")
+    assert (made.billing_state, made.gstin) == ("29", None)
+
+
+@pytest.mark.parametrize(
+    ("change", "state", "gstin"),
+    [
+        ({"gstin": KA_GSTIN}, "29", KA_GSTIN),  # a new GSTIN alone moves the state
+        ({"gstin": None}, "27", None),  # clearing the GSTIN keeps the state
+        ({"gstin": None, "billing_state": None}, None, None),
+        ({"gstin": None, "billing_state": "07"}, "07", None),
+        ({"gstin": KA_GSTIN, "billing_state": "29"}, "29", KA_GSTIN),
+        ({"billing_state": "27"}, "27", MH_GSTIN),
+        ({"billing_state": None}, "27", MH_GSTIN),  # with a GSTIN the state is its own
+        ({"billing_name": "Acme"}, "27", MH_GSTIN),
+    ],
+)
+async def test_ledger_update_billing_state_follows_gstin(
+    ledger: Ledger, change: dict[str, object], state: str | None, gstin: str | None
+) -> None:
+    made = await ledger.create_tenant("acme", now=NOW, gstin=MH_GSTIN)
+    updated = await ledger.update_tenant(made.id, now=LATER, **change)  # type: ignore[arg-type]
+    assert (updated.billing_state, updated.gstin) == (state, gstin)
+    assert await ledger.get_tenant(made.id) == updated
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"billing_state": "29"}, "billing_state '29' is not the state of gstin"),
+        ({"gstin": KA_GSTIN, "billing_state": "27"}, "not the state of gstin"),
+        ({"billing_state": "99x"}, "billing_state"),
+        ({"gstin": "nope"}, "gstin"),
+        ({"billing_address": "a\x00b"}, "billing_address"),
+    ],
+)
+async def test_ledger_update_bad_billing_details_refused_unchanged(
+    ledger: Ledger, change: dict[str, object], match: str
+) -> None:
+    made = await ledger.create_tenant("acme", now=NOW, gstin=MH_GSTIN)
+    with pytest.raises(InvalidValue, match=match):
+        await ledger.update_tenant(made.id, now=LATER, **change)  # type: ignore[arg-type]
+    assert await ledger.get_tenant(made.id) == made
+
+
+async def test_ledger_update_billing_state_unknown_tenant_refused(ledger: Ledger) -> None:
+    with pytest.raises(NotFound):
+        await ledger.update_tenant(9, now=NOW, billing_state="27")
+
+
+async def test_ledger_billing_details_archived_with_deleted_tenant(ledger: Ledger) -> None:
+    made = await ledger.create_tenant(
+        "acme", now=NOW, billing_name="Acme Ltd", billing_address="Pune", gstin=MH_GSTIN
+    )
+    await ledger.delete_tenant(made.id, now=LATER)
+    party = await ledger.billing.party(made.id)
+    assert party is not None
+    assert (party.billing_name, party.billing_address, party.billing_state, party.gstin) == (
+        "Acme Ltd",
+        "Pune",
+        "27",
+        MH_GSTIN,
+    )
+
+
 async def test_ledger_list_tenants_keyset_pages(ledger: Ledger) -> None:
     ids = [(await ledger.create_tenant(f"t{i}", now=NOW)).id for i in range(5)]
     first = await ledger.list_tenants(limit=2)

@@ -1,0 +1,81 @@
+"""The outbox's delivery: every queued message goes to the SMTP server until it accepts it.
+
+Owns: taking due messages from the ledger's outbox, sending each (billing.mailer, in a worker
+thread: smtplib blocks), recording success, or the error and the next attempt with exponential
+backoff (30 s doubling up to an hour). Messages wait in the ledger while no SMTP host is
+configured or the server is down; nothing is dropped. Delivery is at least once: a crash
+between the server's acceptance and the ledger's record sends that message again on restart,
+with the same Message-ID, which mail systems use to spot the duplicate. Does not own: what the
+messages say (billing.mailer, closing), the retry schedule's storage (ledger_billing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from billing import mailer
+from proxy.config_billing import SmtpConfig
+from proxy.ledger import Ledger
+from proxy.log import server_logger
+
+Clock = Callable[[], datetime]
+
+FIRST_RETRY = timedelta(seconds=30)
+LAST_RETRY = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """After the n-th failed attempt (n >= 1): 30 s, 1 min, 2 min, ... at most an hour."""
+    delay: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20)
+    return min(delay, LAST_RETRY)
+
+
+def smtp_settings(config: SmtpConfig) -> mailer.SmtpSettings:
+    return mailer.SmtpSettings(
+        host=config.host,
+        port=config.port,
+        security=config.security,
+        username=config.username or None,
+        password=config.password or None,
+        from_address=config.from_address,
+        timeout_seconds=config.timeout_seconds,
+    )
+
+
+class Outbox:
+    def __init__(
+        self, ledger: Ledger, smtp: mailer.SmtpSettings | None, clock: Clock, batch: int = 20
+    ) -> None:
+        self._ledger = ledger
+        self._smtp = smtp
+        self._clock = clock
+        self._batch = batch
+
+    async def deliver_due(self) -> int:
+        """Send what is due now; returns how many the server accepted."""
+        if self._smtp is None:
+            return 0
+        sent = 0
+        for mail, raw in await self._ledger.billing.due_mail(now=self._clock(), limit=self._batch):
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            try:
+                await asyncio.to_thread(mailer.send, message, self._smtp)
+            except mailer.MailError as e:
+                retry_at = self._clock() + retry_delay(mail.attempts + 1)
+                server_logger.warning(
+                    "mail %d (%s %s) not sent, attempt %d; next at %s: %s",
+                    mail.id, mail.kind, mail.ref, mail.attempts + 1, retry_at.isoformat(), e,
+                )  # fmt: skip
+                await self._ledger.billing.mail_failed(mail.id, str(e), retry_at=retry_at)
+                continue
+            await self._ledger.billing.mail_sent(mail.id, now=self._clock())
+            server_logger.info("mail %d (%s %s) sent to %s", mail.id, mail.kind, mail.ref,
+                               ", ".join(mail.recipients))  # fmt: skip
+            sent += 1
+        return sent
