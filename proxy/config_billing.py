@@ -51,6 +51,7 @@ class BillingSettings:
     seller: Party
     tariff: Tariff
     smtp: SmtpConfig | None  # None: no host set; mail waits in the outbox
+    admin_emails: tuple[str, ...] = ()  # storage alerts (with the tenant) and the daily digest
 
 
 def _money(table: Table, key: str, default: str) -> Decimal:
@@ -146,6 +147,7 @@ def parse_billing(
         invoice_prefix=prefix,
         invoice_dir=invoice_dir if invoice_dir.is_absolute() else base_dir / invoice_dir,
         finance_emails=table.text_list("finance_emails", []),
+        admin_emails=table.text_list("admin_emails", []),
         email_tenants=table.boolean("email_tenants", False),
         seller=_seller(table.table("seller")),
         tariff=_tariff(table.table("tariff")),

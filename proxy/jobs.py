@@ -3,7 +3,8 @@ work on demand for the admin API.
 
 Owns: which jobs exist and how often they run (reconciliation every
 [meter] reconcile_interval_seconds; closing the periods that are over every 5 minutes and at
-start, so months missed while down are closed then; the mail outbox every 30 s), each under
+start, so months missed while down are closed then; the mail outbox every 30 s; storage alerts
+every 5 minutes; the daily digest), each under
 its ledger lease (scheduler), and the upstream connection pool reconciliation lists buckets
 with. Does not own: the jobs themselves (reconcile, closing, outbox).
 """
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from billing.periods import Period
+from proxy.alerts import Alerts
 from proxy.closing import Closer, CloseReport
 from proxy.config import Config
 from proxy.forward import Upstream
@@ -31,6 +33,10 @@ Clock = Callable[[], datetime]
 
 CLOSE_EVERY_SECONDS = 300
 OUTBOX_EVERY_SECONDS = 30
+ALERTS_EVERY_SECONDS = 300
+#: The digest of the day before is queued once; checking twice an hour sends it soon after
+#: midnight in the billing timezone.
+DIGEST_EVERY_SECONDS = 1800
 
 
 class Jobs:
@@ -90,5 +96,8 @@ async def jobs_running(
             scheduler.every("reconcile", cfg.meter.reconcile_interval_seconds, reconciler.run)
         scheduler.every("close", CLOSE_EVERY_SECONDS, close_and_send, at_start=True)
         scheduler.every("outbox", OUTBOX_EVERY_SECONDS, outbox.deliver_due, at_start=True)
+        alerts = Alerts(cfg.billing, ledger, clock)
+        scheduler.every("alerts", ALERTS_EVERY_SECONDS, alerts.check_storage, at_start=True)
+        scheduler.every("digest", DIGEST_EVERY_SECONDS, alerts.send_digest, at_start=True)
         async with scheduler.running():
             yield Jobs(scheduler, reconciler, closer, outbox)

@@ -359,6 +359,14 @@ class UsageStore:
         )
         return [(str(r[0]), int(r[1])) for r in rows]
 
+    async def stored_bytes_per_tenant(self) -> dict[int, int]:
+        """Tenant id -> bytes stored now, for tenants with any metered bucket."""
+        rows = await self._db.all(
+            "SELECT tenant_id, SUM(object_bytes + part_bytes) FROM bucket_storage"
+            " GROUP BY tenant_id"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
     async def stored_objects(self, bucket: str) -> dict[str, int]:
         """Every object the ledger tracks in `bucket`: key -> size."""
         rows = await self._db.all(

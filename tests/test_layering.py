@@ -38,7 +38,9 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
     "scheduler": {"ledger", "log"},
     "closing": {"config_billing", "ledger", "ledger_billing", "log"},
     "outbox": {"config_billing", "ledger", "log"},
+    "alerts": {"config_billing", "ledger"},
     "jobs": {
+        "alerts",
         "closing",
         "config",
         "forward",
