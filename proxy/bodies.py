@@ -235,7 +235,15 @@ async def _stream_body(
         return resp
     try:
         async for data in up.content.iter_any():
-            await resp.write(data)
+            try:
+                await resp.write(data)
+            except ConnectionResetError:
+                # The tenant went away (aiohttp's error is also a ClientError: tell them apart
+                # here). What was written so far is what the meter counts as sent.
+                exchange.error_code = "ClientDisconnected"
+                if keep is not None:
+                    keep.complete = False
+                return resp
             exchange.bytes_out += len(data)
             if keep is not None:
                 keep.add(data)

@@ -114,12 +114,12 @@ async def outcome_middleware(
     except S3Error as e:
         exchange.error_code = e.code.name
         status = e.status
-        return render_error(request, e, exchange.request_id)
+        return _error_out(request, e, exchange)
     except Exception:
         server_logger.exception("request %s failed", exchange.request_id)
         exchange.error_code = S3ErrorCode.InternalError.name
         status = 500
-        return render_error(request, S3Error(S3ErrorCode.InternalError), exchange.request_id)
+        return _error_out(request, S3Error(S3ErrorCode.InternalError), exchange)
     finally:
         in_flight.leave()
         _meter(request, exchange, status)
@@ -140,6 +140,12 @@ async def outcome_middleware(
             (time.monotonic() - exchange.started) * 1000,
             exchange.upstream_request_id,
         )
+
+
+def _error_out(request: web.Request, error: S3Error, exchange: Exchange) -> web.Response:
+    resp = render_error(request, error, exchange.request_id)
+    exchange.bytes_out += len(resp.body) if isinstance(resp.body, bytes) else 0
+    return resp
 
 
 def _meter(request: web.Request, exchange: Exchange, status: int) -> None:
@@ -228,6 +234,7 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
         body = await isolation.list_buckets(
             tenant_id, auth.creds.key.tenant_name, query, region=cfg.s3.region
         )
+        exchange.bytes_out += len(body)
         return web.Response(body=body, content_type="application/xml")
     if target.bucket is None:
         # Nothing that names no bucket goes upstream: its answer would span every tenant.
