@@ -25,8 +25,9 @@ from typing import Any
 
 from aiohttp import web
 
-from billing.invoice import Line, TaxLine
+from billing.invoice import Line, Tariff, TaxLine
 from billing.periods import Period, parse_period, period_bounds, period_of
+from billing.tariffs import check_overrides, with_overrides
 from proxy.adminhttp import (
     CLOCK,
     CONFIG,
@@ -309,3 +310,66 @@ async def resend_mail(request: web.Request) -> web.Response:
     await read_body(request, {})
     mail = await request.app[LEDGER].billing.resend(path_int(request, "mail_id"), now=_now(request))
     return web.json_response(mail_json(mail))
+
+
+# -- per-tenant tariff ------------------------------------------------------------------------
+
+_TARIFF = {
+    "free_storage_gb": Field(str),
+    "free_calls": Field(int),
+    "inr_per_gb_day": Field(str),
+    "inr_per_gb_egress": Field(str),
+    "inr_per_call": Field(dict),
+}
+
+
+def tariff_json(overrides: dict[str, Any] | None, effective: Tariff) -> dict[str, Any]:
+    return {
+        "overrides": overrides or {},
+        "effective": {
+            "free_storage_gb": str(effective.free_storage_gb),
+            "free_calls": effective.free_calls,
+            "inr_per_gb_day": str(effective.inr_per_gb_day),
+            "inr_per_call": {c: str(p) for c, p in sorted(effective.inr_per_call.items())},
+            "inr_per_gb_egress": str(effective.inr_per_gb_egress),
+            "sac": effective.sac,
+            "tax_enabled": effective.tax_enabled,
+            "tax_rate_percent": str(effective.tax_rate_percent),
+        },
+    }
+
+
+async def _tariff_answer(request: web.Request, tenant_id: int) -> web.Response:
+    party = await request.app[LEDGER].billing.party(tenant_id)
+    if party is None:
+        raise AdminError(404, "NotFound", f"no tenant with id {tenant_id}")
+    base = request.app[CONFIG].billing.tariff
+    return web.json_response(tariff_json(party.tariff, with_overrides(base, party.tariff)))
+
+
+@routes.get(TENANT + "/tariff")
+async def get_tariff(request: web.Request) -> web.Response:
+    """The tenant's overrides and the tariff its next invoice will use."""
+    return await _tariff_answer(request, path_int(request, "tenant_id"))
+
+
+@routes.put(TENANT + "/tariff")
+async def set_tariff(request: web.Request) -> web.Response:
+    """Replace the tenant's overrides (prices and free tier; tax stays the operator's). Money as
+    decimal strings. Invoices already issued keep their prices."""
+    tenant_id = path_int(request, "tenant_id")
+    body = await read_body(request, _TARIFF)
+    try:
+        overrides = check_overrides(body)
+    except ValueError as e:
+        raise AdminError(422, "InvalidField", str(e)) from None
+    await request.app[LEDGER].billing.set_tariff(tenant_id, overrides)
+    return await _tariff_answer(request, tenant_id)
+
+
+@routes.delete(TENANT + "/tariff")
+async def clear_tariff(request: web.Request) -> web.Response:
+    """Back to the operator's tariff."""
+    tenant_id = path_int(request, "tenant_id")
+    await request.app[LEDGER].billing.set_tariff(tenant_id, None)
+    return await _tariff_answer(request, tenant_id)

@@ -44,7 +44,7 @@ class AdminError(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    kind: type[str] | type[int]
+    kind: type[str] | type[int] | type[dict[str, Any]]
     required: bool = False
     nullable: bool = False
 
@@ -71,7 +71,7 @@ async def read_body(request: web.Request, fields: Mapping[str, Field]) -> dict[s
             continue
         # bool is an int subclass in Python, but `true` is not a byte count.
         if isinstance(value, bool) or not isinstance(value, spec.kind):
-            kind = "a string" if spec.kind is str else "an integer"
+            kind = {str: "a string", int: "an integer"}.get(spec.kind, "an object")
             nullable = " or null" if spec.nullable else ""
             raise AdminError(422, "InvalidField", f"field {name!r} must be {kind}{nullable}")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:

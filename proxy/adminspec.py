@@ -341,6 +341,31 @@ _BILLING_SCHEMAS: dict[str, Schema] = {
     "MailPage": _page("Mail"),
     "CloseReport": _object(list(_CLOSE), _CLOSE),
     "ClosedPeriods": _object(["closed"], {"closed": _list(_PERIOD)}),
+    "TariffOverrides": _object(
+        [],
+        {
+            "free_storage_gb": _DECIMAL,
+            "free_calls": _COUNT,
+            "inr_per_gb_day": _DECIMAL,
+            "inr_per_gb_egress": _DECIMAL,
+            "inr_per_call": {
+                "type": "object",
+                "description": "Billing class -> rupees per billable call.",
+                "additionalProperties": _DECIMAL,
+            },
+        },
+    ),
+    "Tariff": _object(
+        ["overrides", "effective"],
+        {
+            "overrides": _ref("TariffOverrides"),
+            "effective": {
+                "type": "object",
+                "description": "The tariff the tenant's next invoice uses: the operator's, with "
+                "the overrides applied (tax and SAC are always the operator's).",
+            },
+        },
+    ),
 }
 
 _TENANT_FIELDS = (
@@ -688,6 +713,28 @@ PATHS: dict[str, dict[str, Schema]] = {
             "priced as the close prices it (a deleted tenant's too).",
             {"200": _json("The estimate.", _ref("Estimate"))} | _BAD_QUERY | _NOT_FOUND,
             params=("tenant_id", "period"),
+        ),
+    },
+    _T + "/tariff": {
+        "get": _op(
+            "getTenantTariff",
+            "The tenant's tariff overrides and the tariff its next invoice uses.",
+            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
+            params=("tenant_id",),
+        ),
+        "put": _op(
+            "setTenantTariff",
+            "Replace the tenant's overrides: prices and free tier, money as decimal strings. "
+            "Issued invoices keep their prices.",
+            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
+            body=_ref("TariffOverrides"),
+            params=("tenant_id",),
+        ),
+        "delete": _op(
+            "clearTenantTariff",
+            "Back to the operator's tariff.",
+            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
+            params=("tenant_id",),
         ),
     },
     "/admin/invoices": {

@@ -26,6 +26,7 @@ from billing import invoice_pdf, mailer, pricing
 from billing.gstin import state_code_of
 from billing.invoice import DailyUsage, Invoice, Party, Usage, from_document, to_document
 from billing.periods import Period, days_in, financial_year, period_bounds, period_of
+from billing.tariffs import with_overrides
 from proxy.config_billing import BillingSettings
 from proxy.ledger import Ledger
 from proxy.ledger_billing import BillingParty, InvoiceRecord
@@ -95,7 +96,8 @@ class Closer:
         start, end = period_bounds(period, self._s.timezone)
         now = min(self._clock(), end)
         usage = await self._usage(party.tenant_id, period, start, end, now)
-        priced = pricing.price(usage, self._s.tariff, seller=self._s.seller, buyer=_buyer(party))
+        tariff = with_overrides(self._s.tariff, party.tariff)
+        priced = pricing.price(usage, tariff, seller=self._s.seller, buyer=_buyer(party))
         return usage, priced
 
     async def close_due(self) -> list[CloseReport]:
@@ -124,7 +126,8 @@ class Closer:
     ) -> tuple[InvoiceRecord, bool]:
         usage = await self._usage(party.tenant_id, period, start, end, now)
         buyer = _buyer(party)
-        priced = pricing.price(usage, self._s.tariff, seller=self._s.seller, buyer=buyer)
+        tariff = with_overrides(self._s.tariff, party.tariff)
+        priced = pricing.price(usage, tariff, seller=self._s.seller, buyer=buyer)
 
         def build(number: str) -> tuple[dict[str, object], str]:
             invoice = Invoice(

@@ -26,6 +26,7 @@ from proxy.database import Database, first_row
 from proxy.database import from_text as _at
 from proxy.database import to_text as _to_text
 from proxy.ledger_billing import SCHEMA as _BILLING_SCHEMA
+from proxy.ledger_billing import TARIFF_SCHEMA as _TARIFF_SCHEMA
 from proxy.ledger_billing import BillingStore
 from proxy.ledger_usage import SCHEMA as _USAGE_SCHEMA
 from proxy.ledger_usage import UsageStore
@@ -91,6 +92,7 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     """,
     _BILLING_SCHEMA,
+    _TARIFF_SCHEMA,
 )
 
 #: The billing clock when none is given: usage is bucketed into its hours.
@@ -368,7 +370,8 @@ class Ledger:
             await conn.execute(
                 "INSERT INTO tenant_archive SELECT id, name, json_object('billing_email',"
                 " billing_email, 'billing_name', billing_name, 'billing_address',"
-                " billing_address, 'billing_state', billing_state, 'gstin', gstin),"
+                " billing_address, 'billing_state', billing_state, 'gstin', gstin, 'tariff',"
+                " json(tariff)),"
                 " created_at, ? FROM tenants WHERE id = ?",
                 (_to_text(now), tenant_id),
             )

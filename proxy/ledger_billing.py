@@ -26,6 +26,11 @@ from proxy.database import from_text as _at
 from proxy.database import to_text as _text
 from proxy.records import Conflict, NotFound
 
+#: Migration 6: a tenant's own tariff overrides (billing.tariffs), JSON; NULL: the operator's.
+TARIFF_SCHEMA = """
+    ALTER TABLE tenants ADD COLUMN tariff TEXT;
+"""
+
 #: Migration 5 (appended to `ledger._MIGRATIONS`).
 SCHEMA = """
     ALTER TABLE tenants ADD COLUMN billing_name TEXT;
@@ -150,10 +155,18 @@ class BillingParty:
     gstin: str | None
     created_at: datetime
     deleted_at: datetime | None
+    tariff: dict[str, Any] | None = None  # overrides of the operator's tariff
 
 
 def _opt(text: str | None) -> datetime | None:
     return None if text is None else _at(text)
+
+
+def _party(r: sqlite3.Row) -> BillingParty:
+    return BillingParty(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], _at(r[7]), _opt(r[8]),
+        json.loads(r[9]) if r[9] else None,
+    )  # fmt: skip
 
 
 def _invoice(r: sqlite3.Row) -> InvoiceRecord:
@@ -185,21 +198,18 @@ class BillingStore:
         an invoice for the period (a ₹0 one too)."""
         rows = await self._db.all(
             "SELECT id AS tenant_id, name, billing_email, billing_name, billing_address,"
-            " billing_state, gstin, created_at, NULL AS deleted_at FROM tenants"
+            " billing_state, gstin, created_at, NULL AS deleted_at, tariff FROM tenants"
             " WHERE id > ? AND created_at < ?"
             " UNION ALL"
             " SELECT tenant_id, name, json_extract(details, '$.billing_email'),"
             " json_extract(details, '$.billing_name'), json_extract(details, '$.billing_address'),"
             " json_extract(details, '$.billing_state'), json_extract(details, '$.gstin'),"
-            " created_at, deleted_at FROM tenant_archive"
+            " created_at, deleted_at, json_extract(details, '$.tariff') FROM tenant_archive"
             " WHERE tenant_id > ? AND created_at < ? AND deleted_at >= ?"
             " ORDER BY tenant_id LIMIT ?",
             (after, _text(end), after, _text(end), _text(start), limit),
         )
-        return [
-            BillingParty(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _at(r[7]), _opt(r[8]))
-            for r in rows
-        ]
+        return [_party(r) for r in rows]
 
     async def party(self, tenant_id: int) -> BillingParty | None:
         """One tenant's billing details (live, else archived)."""
@@ -207,6 +217,18 @@ class BillingStore:
         near = datetime.min.replace(tzinfo=UTC)
         found = await self.parties_for_period(near, far, after=tenant_id - 1, limit=1)
         return found[0] if found and found[0].tenant_id == tenant_id else None
+
+    async def set_tariff(self, tenant_id: int, overrides: dict[str, Any] | None) -> None:
+        """Store the tenant's tariff overrides (already checked by billing.tariffs); None
+        returns it to the operator's tariff. Issued invoices keep the prices they were issued
+        with."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE tenants SET tariff = ? WHERE id = ? RETURNING id",
+                (json.dumps(overrides, sort_keys=True) if overrides else None, tenant_id),
+            ) as cur:
+                if await cur.fetchone() is None:
+                    raise NotFound(f"no tenant with id {tenant_id}")
 
     async def oldest_tenant_created_at(self) -> datetime | None:
         """When the first tenant (live or deleted) was created: the first period to close."""

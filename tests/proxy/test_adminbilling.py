@@ -575,3 +575,44 @@ async def test_billing_routes_need_a_token(make: Make, method: str, path: str) -
     assert resp.status == 401
     assert (await resp.json())["error"]["code"] == "MissingToken"
     assert close.periods == []
+
+
+# -- per-tenant tariff ------------------------------------------------------------------------
+
+
+async def test_tariff_override_set_read_used_by_the_close_and_cleared(bapi: AdminAPI) -> None:
+    """An override changes the tenant's next invoice (calls at ₹0.002 instead of ₹0.001);
+    clearing it returns the operator's tariff."""
+    cheap = await tenant(bapi, "cheap", billing_state="29")
+    dear = await tenant(bapi, "dear", billing_state="29")
+    for t in (cheap, dear):
+        await use(bapi, t, FEB_START, 0, {("write", "2xx"): 11_000})
+    answer = await send(
+        bapi, "PUT", f"/admin/tenants/{dear}/tariff", {"inr_per_call": {"write": "0.002"}}
+    )
+    conforms(answer, "Tariff")
+    assert answer["overrides"] == {"inr_per_call": {"write": "0.002"}}
+    assert answer["effective"]["inr_per_call"] == {"read": "0.001", "write": "0.002"}
+    await send(bapi, "POST", "/admin/periods/2026-02/close")
+    totals = {
+        i["tenant_id"]: i["total"] for i in (await send(bapi, "GET", "/admin/invoices"))["items"]
+    }
+    assert totals == {cheap: "11.80", dear: "23.60"}  # 10,000 billable calls + 18% GST
+    cleared = await send(bapi, "DELETE", f"/admin/tenants/{dear}/tariff")
+    assert cleared["overrides"] == {} and cleared["effective"]["inr_per_call"]["write"] == "0.001"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"inr_per_gb_day": 0.2}, {"tax_rate_percent": "5"}, {"inr_per_call": {"write": "-1"}}],
+)
+async def test_tariff_bad_override_422(bapi: AdminAPI, body: dict[str, Any]) -> None:
+    t = await tenant(bapi, "bad")
+    assert await error_code(bapi, "PUT", f"/admin/tenants/{t}/tariff", 422, body) in (
+        "InvalidField", "UnknownField",
+    )  # fmt: skip
+
+
+async def test_tariff_unknown_tenant_404(bapi: AdminAPI) -> None:
+    assert await error_code(bapi, "GET", "/admin/tenants/999/tariff", 404) == "NotFound"
+    assert await error_code(bapi, "PUT", "/admin/tenants/999/tariff", 404, {}) == "NotFound"
