@@ -287,8 +287,26 @@ async def _close_period(cfg: Config, args: argparse.Namespace) -> Result:
     return await _with_ledger(cfg, _box(cfg, required=False), work)
 
 
+async def _backup(cfg: Config, args: argparse.Namespace) -> Result:
+    """Copy the ledger while BillFlow runs (SQLite's online backup API, in the ledger's own
+    transactions, so the copy is consistent)."""
+    dest = Path(args.dest)
+    if await asyncio.to_thread(dest.exists) and not args.force:
+        raise InvalidValue(f"{dest} exists; pass --force to replace it")
+
+    async def work(ledger: Ledger) -> Result:
+        await ledger.backup(dest)
+        version = await ledger.schema_version()
+        size = (await asyncio.to_thread(dest.stat)).st_size
+        done = {"path": str(dest), "bytes": size, "schema_version": version}
+        return done, f"ledger backed up to {dest} ({size} bytes, schema {version})"
+
+    return await _with_ledger(cfg, None, work)
+
+
 _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("close-period", None): _close_period,
+    ("backup", None): _backup,
     ("tenant", "create"): _tenant_create,
     ("key", "create"): _key_create,
     ("admin", "create"): _admin_create,
@@ -344,6 +362,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     close.add_argument("period", help="YYYY-MM, a month in the billing timezone")
     close.add_argument("--json", action="store_true", help="print JSON")
+    backup = sub.add_parser(
+        "backup", help="copy the ledger to a file while BillFlow runs (SQLite online backup)"
+    )
+    backup.add_argument("dest", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace an existing file")
+    backup.add_argument("--json", action="store_true", help="print JSON")
     master = group("master-key", f"the key sealing access-key secrets ({ENV_MASTER_KEY})")
     command(master, "generate", "print a new random master key")
     command(master, "rotate", "re-seal every secret under the first key")

@@ -133,6 +133,26 @@ class Database:
         if rewrote:
             await self.scrub()
 
+    async def backup(self, dest: Path) -> None:
+        """A consistent copy of the database at `dest`, taken with SQLite's online backup API
+        while it stays in use. One step: the copy reads one snapshot (in WAL mode other
+        connections, e.g. a running gateway's, keep writing meanwhile; a stepwise copy would
+        restart whenever they did). Written next to `dest`, renamed into place when complete."""
+        tmp = dest.with_name(f".{dest.name}.partial")
+
+        def open_target() -> sqlite3.Connection:
+            tmp.unlink(missing_ok=True)
+            return sqlite3.connect(tmp, check_same_thread=False)
+
+        target = await asyncio.to_thread(open_target)
+        try:
+            async with self._lock:
+                await self._conn.backup(target, pages=0)
+            await asyncio.to_thread(target.execute, "PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
+        await asyncio.to_thread(tmp.replace, dest)
+
     async def scrub(self) -> None:
         """Rebuild the file and empty the WAL, so no free page or old frame keeps a value that
         was overwritten (a plaintext secret before its migration, a secret under a retired key)."""

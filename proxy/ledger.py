@@ -212,6 +212,11 @@ class Ledger:
     async def schema_version(self) -> int:
         return await self._db.schema_version()
 
+    async def backup(self, dest: Path) -> None:
+        """A consistent copy of the whole ledger at `dest`, safe while BillFlow runs. Secrets
+        stay sealed in it: restoring needs the same BILLFLOW_MASTER_KEY."""
+        await self._db.backup(dest)
+
     # -- tenants ---------------------------------------------------------------------------
 
     async def create_tenant(

@@ -124,13 +124,20 @@ def test_meter_sigterm_under_load_loses_nothing(
     gw, key = _gateway(tmp_path, upstream)
     s3 = _client(gw, key)
     s3.create_bucket(Bucket=bucket)
+    backup = tmp_path / "backup.sqlite3"
     with Load(s3, bucket) as load:
-        time.sleep(2.0)
+        time.sleep(1.0)
+        done = gw.cli("backup", str(backup))  # online, while the gateway writes
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.0)
         gw.stop(signal.SIGTERM)  # fails the test unless it exits 0
     puts, sizes = _read_ledger(gw.config.parent / "ledger.sqlite3", bucket)
     assert len(load.answered) > 50, "the load never got going"
     assert puts == len(load.answered)
     assert set(sizes) == set(load.answered)
+    # The backup is a consistent ledger of its own: a prefix of what was finally stored.
+    backup_puts, backup_sizes = _read_ledger(backup, bucket)
+    assert 0 < backup_puts <= puts and set(backup_sizes) <= set(sizes)
 
 
 def test_meter_sigkill_loses_at_most_one_interval(

@@ -220,3 +220,39 @@ def test_cli_serve_with_missing_tls_files_exits_2(
     path.write_text('[s3.tls]\ncert_file = "absent.pem"\nkey_file = "absent.key"\n')
     assert main(["--config", str(path), "serve"]) == 2
     assert "cannot load TLS files" in capsys.readouterr().err
+
+
+def test_cli_backup_copies_a_consistent_ledger_while_in_use(
+    cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The copy opens as a ledger of its own with the same tenants; an existing file is kept
+    unless --force."""
+    assert _run(cfg, "tenant", "create", "acme") == 0
+    capsys.readouterr()
+    dest = tmp_path / "backup.sqlite3"
+    assert _run(cfg, "backup", str(dest), "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["path"] == str(dest) and out["bytes"] == dest.stat().st_size > 0
+    copy = tmp_path / "copy.toml"
+    copy.write_text(f'[ledger]\npath = "{dest}"\n')
+    assert _run(copy, "key", "create", "acme", "--json") == 0  # the tenant is in the copy
+    capsys.readouterr()
+    assert _run(cfg, "backup", str(dest)) == 1
+    assert "--force" in capsys.readouterr().err
+    assert _run(cfg, "backup", str(dest), "--force") == 0
+
+
+def test_cli_close_period_not_over_exits_1_and_past_period_closes(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(cfg, "tenant", "create", "acme") == 0
+    capsys.readouterr()
+    now = datetime.now(UTC)
+    assert _run(cfg, "close-period", f"{now.year}-{now.month:02d}") == 1
+    assert "can be closed" in capsys.readouterr().err
+    assert _run(cfg, "close-period", "2026-13") == 1
+    # A month before the tenant existed closes with no invoice at all.
+    assert _run(cfg, "close-period", "2020-01", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "period": "2020-01", "invoices": 0, "issued": 0, "mails_sent": 0,
+    }  # fmt: skip
