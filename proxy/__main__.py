@@ -383,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "serve":
-            configure(cfg.log_level)
+            configure(cfg.log_level, cfg.log_format)
             asyncio.run(serve(cfg))
             return 0
         command = _COMMANDS[args.command, getattr(args, "action", None)]

@@ -122,6 +122,7 @@ class Config:
     upstream: UpstreamSettings
     ledger_path: Path
     log_level: str
+    log_format: str  # "json" or "text"
     meter: MeterSettings
     billing_timezone: ZoneInfo
     billing: BillingSettings
@@ -228,6 +229,9 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
     level = log.text("level", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"log.level: expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log_format = log.text("format", "json")
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"log.format: expected json or text, got {log_format!r}")
     log.check_unknown()
     root.check_unknown()
 
@@ -238,6 +242,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path) ->
         upstream=upstream,
         ledger_path=ledger_path if ledger_path.is_absolute() else base_dir / ledger_path,
         log_level=level,
+        log_format=log_format,
         meter=meter,
         billing_timezone=billing.timezone,
         billing=billing,

@@ -123,22 +123,27 @@ async def outcome_middleware(
     finally:
         in_flight.leave()
         _meter(request, exchange, status)
+        elapsed_ms = round((time.monotonic() - exchange.started) * 1000, 1)
+        fields = {
+            "request_id": exchange.request_id,
+            "remote": request.remote,
+            "method": request.method,
+            "target": loggable_target(request.raw_path),
+            "operation": exchange.operation,
+            "status": exchange.status or status,
+            "error": exchange.error_code,
+            "tenant": exchange.tenant,
+            "key_id": exchange.access_key_id,
+            "bytes_in": exchange.bytes_in,
+            "bytes_out": exchange.bytes_out,
+            "ms": elapsed_ms,
+            "upstream_id": exchange.upstream_request_id,
+        }
         access_logger.info(
             "%s %s %s %s op=%s status=%d error=%s tenant=%s key=%s in=%d out=%d ms=%.1f"
             " upstream_id=%s",
-            exchange.request_id,
-            request.remote,
-            request.method,
-            loggable_target(request.raw_path),
-            exchange.operation,
-            exchange.status or status,
-            exchange.error_code,
-            exchange.tenant,
-            exchange.access_key_id,
-            exchange.bytes_in,
-            exchange.bytes_out,
-            (time.monotonic() - exchange.started) * 1000,
-            exchange.upstream_request_id,
+            *fields.values(),
+            extra={"fields": fields},
         )
 
 
