@@ -293,6 +293,8 @@ async def _backup(cfg: Config, args: argparse.Namespace) -> Result:
     dest = Path(args.dest)
     if await asyncio.to_thread(dest.exists) and not args.force:
         raise InvalidValue(f"{dest} exists; pass --force to replace it")
+    if not await asyncio.to_thread(dest.parent.is_dir):
+        raise InvalidValue(f"{dest.parent} is not a directory")
 
     async def work(ledger: Ledger) -> Result:
         await ledger.backup(dest)

@@ -52,9 +52,11 @@ class Write:
 def refusal(operation: str, headers: Mapping[str, str]) -> S3Error | None:
     """Requests the meter cannot follow yet, refused before they reach the upstream: with
     versioning, overwrites and deletes would keep old versions that are still storage."""
-    if operation == "PutBucketVersioning":
+    if operation in ("PutBucketVersioning", "PutObjectLockConfiguration"):
         return S3Error(
-            S3ErrorCode.NotImplemented, "Bucket versioning is not available through BillFlow."
+            S3ErrorCode.NotImplemented,
+            "Bucket versioning (and Object Lock, which turns it on) is not available through "
+            "BillFlow.",
         )
     if operation == "CreateBucket" and (
         headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"

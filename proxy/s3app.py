@@ -182,8 +182,10 @@ def _meter(request: web.Request, exchange: Exchange, status: int) -> None:
         exchange.bytes_out,
         time.monotonic() - exchange.started,
     )
-    if status >= 500 and exchange.upstream_request_id != "-":
+    if exchange.status >= 500:  # exchange.status is set only from the upstream's answer
         request.app[METRICS].upstream_errors.labels("5xx").inc()
+    elif exchange.error_code == S3ErrorCode.ServiceUnavailable.name:
+        request.app[METRICS].upstream_errors.labels("unreachable").inc()
 
 
 async def s3_handler(request: web.Request) -> web.StreamResponse:

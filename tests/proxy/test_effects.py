@@ -70,6 +70,7 @@ def _kept(body: bytes, limit: int = KEEP_LIMIT) -> Kept:
     "operation, headers, refused",
     [
         pytest.param("PutBucketVersioning", {}, True, id="versioning"),
+        pytest.param("PutObjectLockConfiguration", {}, True, id="object-lock-later"),
         pytest.param(
             "CreateBucket", {"x-amz-bucket-object-lock-enabled": "true"}, True, id="object-lock"
         ),

@@ -291,6 +291,8 @@ async def test_s3app_upstream_down_answers_503_service_unavailable(
     # and the server still answers the next request
     resp = await client.get("/bucket-a/k", headers=_signed(client, creds, "GET", "/bucket-a/k"))
     assert resp.status == 503
+    metrics = client.server.app[s3app.METRICS]
+    assert metrics.upstream_errors.labels("unreachable")._value.get() == 2
 
 
 async def test_s3app_access_log_redacts_presigned_signature(
