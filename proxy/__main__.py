@@ -276,7 +276,8 @@ async def _close_period(cfg: Config, args: argparse.Namespace) -> Result:
     async def work(ledger: Ledger) -> Result:
         report = await Closer(cfg.billing, ledger, _now).close(period)
         smtp = cfg.billing.smtp
-        sent = await Outbox(ledger, smtp_settings(smtp) if smtp else None, _now).deliver_due()
+        settings = smtp_settings(smtp) if smtp else None
+        sent = await Outbox(ledger, settings, _now, cfg.billing.timezone).deliver_due()
         done = {"period": report.period, "invoices": report.invoices, "issued": report.issued,
                 "mails_sent": sent}  # fmt: skip
         return done, (

@@ -5,7 +5,8 @@ the period (streamed from the ledger a page at a time): read its usage totals, p
 (billing.pricing), issue the invoice (the ledger gives the number and refuses a second invoice
 for the same tenant and period), render the PDF from the stored document (billing.invoice_pdf,
 deterministic), write it atomically and record its checksum once, queue the mail to finance
-(the outbox refuses a second copy). A crash anywhere leaves a state the next run completes
+(the outbox refuses a second copy; it builds the message from the document and the PDF file
+when it sends). A crash anywhere leaves a state the next run completes
 without doubling anything; two closes at once produce the same invoices. Does not own: prices
 and tax (billing.pricing), numbers (billing.numbering, the ledger's transaction), sending mail
 (outbox), when closes run (scheduler).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from billing import invoice_pdf, mailer, pricing
+from billing import invoice_pdf, pricing
 from billing.gstin import state_code_of
 from billing.invoice import DailyUsage, Invoice, Party, Usage, from_document, to_document
 from billing.periods import Period, days_in, financial_year, period_bounds, period_of
@@ -202,20 +203,16 @@ class Closer:
             if hashlib.sha256(pdf).hexdigest() != record.pdf_sha256:
                 raise RuntimeError(f"{record.pdf_path}: does not match its recorded SHA-256")
         recipients = list(self._s.finance_emails)
-        cc = [invoice.buyer.email] if self._s.email_tenants and invoice.buyer.email else []
-        if not recipients and not cc:
+        if self._s.email_tenants and invoice.buyer.email:
+            recipients.append(invoice.buyer.email)
+        if not recipients:
             return
-        message = mailer.invoice_message(
-            invoice, pdf, sender=self._sender(), to=recipients or cc,
-            cc=cc if recipients else [], tz=self._s.timezone, at=self._clock(),
-        )  # fmt: skip
+        # Queued as a reference: the outbox builds the message from the ledger's document and
+        # the stored PDF when it sends (a copy of every PDF in the ledger would double it).
         await self._ledger.billing.enqueue_mail(
-            "invoice", record.number, [*recipients, *cc], str(message["Subject"]),
-            message.as_bytes(), now=self._clock(),
+            "invoice", record.number, recipients, f"Invoice {record.number} for {invoice.period}",
+            b"", now=self._clock(),
         )  # fmt: skip
-
-    def _sender(self) -> str:
-        return self._s.smtp.from_address if self._s.smtp else "billing@billflow.localhost"
 
     def _pdf_path(self, record: InvoiceRecord) -> Path:
         return (

@@ -88,7 +88,7 @@ async def jobs_running(
         reconciler = Reconciler(ledger, Upstream(cfg.upstream, session), clock, flush_meter)
         closer = Closer(cfg.billing, ledger, clock, flush_meter)
         smtp = cfg.billing.smtp
-        outbox = Outbox(ledger, smtp_settings(smtp) if smtp else None, clock)
+        outbox = Outbox(ledger, smtp_settings(smtp) if smtp else None, clock, cfg.billing.timezone)
         # The gateway's name in job leases: stable across its restarts, distinct per gateway.
         holder = f"{socket.gethostname()}:{cfg.s3.listen.port}"
         scheduler = Scheduler(ledger, clock, cfg.billing_timezone, holder)

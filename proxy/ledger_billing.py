@@ -291,6 +291,10 @@ class BillingStore:
                 (path, sha256, invoice_id),
             )
 
+    async def invoice_by_number(self, number: str) -> InvoiceRecord | None:
+        row = await self._db.one(f"SELECT {_INVOICE} FROM invoices WHERE number = ?", (number,))
+        return None if row is None else _invoice(row)
+
     async def get_invoice(self, invoice_id: int) -> InvoiceRecord | None:
         row = await self._db.one(f"SELECT {_INVOICE} FROM invoices WHERE id = ?", (invoice_id,))
         return None if row is None else _invoice(row)

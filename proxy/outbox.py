@@ -14,17 +14,24 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
+from typing import cast
+from zoneinfo import ZoneInfo
 
 from billing import mailer
+from billing.invoice import InvoiceStatus, from_document
 from proxy.config_billing import SmtpConfig
 from proxy.ledger import Ledger
+from proxy.ledger_billing import Mail
 from proxy.log import server_logger
 
 Clock = Callable[[], datetime]
 
+_KOLKATA = ZoneInfo("Asia/Kolkata")
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 
@@ -49,11 +56,17 @@ def smtp_settings(config: SmtpConfig) -> mailer.SmtpSettings:
 
 class Outbox:
     def __init__(
-        self, ledger: Ledger, smtp: mailer.SmtpSettings | None, clock: Clock, batch: int = 20
+        self,
+        ledger: Ledger,
+        smtp: mailer.SmtpSettings | None,
+        clock: Clock,
+        tz: ZoneInfo = _KOLKATA,
+        batch: int = 20,
     ) -> None:
         self._ledger = ledger
         self._smtp = smtp
         self._clock = clock
+        self._tz = tz
         self._batch = batch
 
     async def deliver_due(self) -> int:
@@ -61,11 +74,11 @@ class Outbox:
         if self._smtp is None:
             return 0
         sent = 0
+        smtp = self._smtp
         for mail, raw in await self._ledger.billing.due_mail(now=self._clock(), limit=self._batch):
-            message = email.message_from_bytes(raw, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
             try:
-                await asyncio.to_thread(mailer.send, message, self._smtp)
+                message = await self._message(mail, raw, smtp.from_address)
+                await asyncio.to_thread(mailer.send, message, smtp)
             except mailer.MailError as e:
                 retry_at = self._clock() + retry_delay(mail.attempts + 1)
                 server_logger.warning(
@@ -79,3 +92,27 @@ class Outbox:
                                ", ".join(mail.recipients))  # fmt: skip
             sent += 1
         return sent
+
+    async def _message(self, mail: Mail, raw: bytes, sender: str) -> EmailMessage:
+        """The stored message, or, for an invoice queued by reference, the message built now
+        from the ledger's document and the stored PDF (checked against its SHA-256). Its Date
+        is when it was queued and its Message-ID follows the number and status, so every retry
+        sends the same message."""
+        if raw:
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            return message
+        record = await self._ledger.billing.invoice_by_number(mail.ref)
+        if record is None or record.pdf_path is None:
+            raise mailer.MailError(f"invoice {mail.ref} or its PDF is not there")
+        pdf = await asyncio.to_thread(Path(record.pdf_path).read_bytes)
+        if hashlib.sha256(pdf).hexdigest() != record.pdf_sha256:
+            raise mailer.MailError(f"{record.pdf_path} does not match its recorded SHA-256")
+        invoice = from_document(
+            record.document,
+            status=cast(InvoiceStatus, record.status),
+            void_reason=record.void_reason,
+        )
+        return mailer.invoice_message(
+            invoice, pdf, sender=sender, to=mail.recipients, at=mail.created_at, tz=self._tz
+        )

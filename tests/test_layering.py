@@ -37,7 +37,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
     "reconcile": {"addressing", "forward", "ledger", "log", "s3xml", "sigv4", "usage"},
     "scheduler": {"ledger", "log"},
     "closing": {"config_billing", "ledger", "ledger_billing", "log"},
-    "outbox": {"config_billing", "ledger", "log"},
+    "outbox": {"config_billing", "ledger", "ledger_billing", "log"},
     "alerts": {"config_billing", "ledger"},
     "jobs": {
         "alerts",
