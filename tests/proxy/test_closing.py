@@ -24,6 +24,8 @@ from pypdf import PdfReader
 
 from billing import mailer
 from billing.invoice import Party, Tariff
+from billing.invoice_pdf import format_quantity
+from billing.money import amount_in_words, format_inr
 from billing.periods import Period, hour_start, period_bounds
 from proxy.closing import Closer, PeriodNotOver
 from proxy.config_billing import BillingSettings
@@ -192,16 +194,60 @@ async def test_close_deleted_and_suspended_tenants_still_invoiced(
     assert invoices[gone].total == "4.72"  # 4,000 calls over the free 1,000 at ₹0.001 + 18%
 
 
-async def test_close_feb_28_days_free_storage_is_28_gb_days(ledger: Ledger, tmp_path: Path) -> None:
-    feb = Period(2027, 2)
-    start, end = period_bounds(feb, IST)
-    tenant = await _tenant(ledger, "feb", at=start - timedelta(days=1))
-    await _store(ledger, tenant, "feb-b", GB, start)
-    await Closer(settings(tmp_path), ledger, Clock(end + timedelta(hours=1))).close(feb)
+@pytest.mark.parametrize(("period", "days"), [(Period(2027, 2), 28), (Period(2026, 12), 31)])
+async def test_close_month_length_sets_the_free_storage(
+    ledger: Ledger, tmp_path: Path, period: Period, days: int
+) -> None:
+    """Exactly 1 GB all month: used = free = days in the month, in GB-days; ₹0.00."""
+    start, end = period_bounds(period, IST)
+    tenant = await _tenant(ledger, "edge", at=start - timedelta(days=1))
+    await _store(ledger, tenant, "edge-b", GB, start)
+    await Closer(settings(tmp_path), ledger, Clock(end + timedelta(hours=1))).close(period)
     (record,) = await ledger.billing.list_invoices()
     storage = record.document["lines"][0]
-    assert (Decimal(storage["used"]), Decimal(storage["free"])) == (Decimal(28), Decimal(28))
+    assert (Decimal(storage["used"]), Decimal(storage["free"])) == (Decimal(days), Decimal(days))
     assert record.total == "0.00"
+
+
+async def test_close_tenant_created_mid_month_gets_the_whole_free_tier(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The free tier is per calendar month and not prorated: a tenant that arrives on the
+    20th still has 30 free GB-days (and 1,000 calls) in November."""
+    arrived = NOV_START + timedelta(days=19)
+    tenant = await _tenant(ledger, "late", at=arrived)
+    await _store(ledger, tenant, "late-b", 2 * GB, arrived)  # 2 GB x 11 days = 22 GB-days
+    await _calls(ledger, tenant, arrived + timedelta(hours=2), 1000)
+    await Closer(settings(tmp_path), ledger, Clock(AFTER_NOV)).close(NOV)
+    (record,) = await ledger.billing.list_invoices()
+    storage = record.document["lines"][0]
+    assert (Decimal(storage["used"]), Decimal(storage["free"])) == (Decimal(22), Decimal(30))
+    assert record.total == "0.00"
+
+
+async def test_close_pdf_text_states_every_figure_of_the_ledger_document(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Read the issued PDF back: the number, parties, every line's SAC, quantities, rate and
+    amount, the taxable value, each tax and the total, as the ledger holds them."""
+    tenant = await _tenant(ledger, "figures")
+    await _store(ledger, tenant, "fig-b", 5 * GB, NOV_START + timedelta(days=2))
+    await _calls(ledger, tenant, NOV_START + timedelta(days=3), 54_321)
+    await Closer(settings(tmp_path), ledger, Clock(AFTER_NOV)).close(NOV)
+    (record,) = await ledger.billing.list_invoices()
+    reader = PdfReader(str(record.pdf_path))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    doc = record.document
+    inr = lambda v: format_inr(Decimal(v)).replace("₹", "")  # noqa: E731
+    expected = [record.number, doc["seller"]["name"], doc["buyer"]["name"], inr(doc["total"]),
+                inr(doc["taxable_value"]), amount_in_words(Decimal(doc["total"]))]  # fmt: skip
+    for line in doc["lines"]:
+        expected += [line["sac"], line["description"], inr(line["amount"])]
+        expected.append(format_quantity(Decimal(line["used"]), line["unit"]))
+    for tax in doc["taxes"]:
+        expected += [tax["name"], inr(tax["amount"])]
+    missing = [e for e in expected if e not in text]
+    assert not missing, f"not in the PDF: {missing}\n{text}"
 
 
 # -- the outbox against a real SMTP server ----------------------------------------------------
