@@ -1,372 +1,36 @@
 """The OpenAPI 3.1 document of the admin API, as data; served at `/admin/openapi.json`.
 
-Owns: the description of every admin route, its inputs, outputs and errors. Does not own the
-routes themselves: `tests/proxy/test_adminspec.py` checks that every registered route (method and
-path) is described here and that nothing described here is missing from the app.
+Owns: the assembled document (`OPENAPI`), and the schemas, parameters and paths of health,
+metrics, login, tenants, access keys and bucket owners. Usage and reconciliation live in
+`adminspec_usage`, invoices, estimates, tariffs, periods and the outbox in `adminspec_billing`,
+the builders in `adminspec_kit`. Does not own the routes themselves:
+`tests/proxy/test_adminspec.py` checks that every registered route (method and path) is
+described here and that nothing described here is missing from the app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-Schema = dict[str, Any]
+from proxy import adminspec_billing, adminspec_usage
+from proxy.adminspec_kit import (
+    INT,
+    NOT_FOUND,
+    PAGE,
+    STR,
+    TENANT_PATH,
+    TIME,
+    TIME_OR_NULL,
+    Schema,
+    error,
+    json_response,
+    obj,
+    op,
+    page,
+    ref,
+)
 
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(description: str, schema: Schema) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> Schema:
-    return _json(description, _ref("Error"))
-
-
-def _page(item: str) -> Schema:
-    return {
-        "type": "object",
-        "required": ["items", "next"],
-        "properties": {
-            "items": {"type": "array", "items": _ref(item)},
-            "next": {
-                "type": ["string", "null"],
-                "description": "Pass as `after` for the next page; null on the last page.",
-            },
-        },
-    }
-
-
-def _op(
-    op_id: str,
-    summary: str,
-    responses: dict[str, Schema],
-    *,
-    body: Schema | None = None,
-    params: tuple[str, ...] = (),
-    public: bool = False,
-) -> Schema:
-    op: Schema = {"operationId": op_id, "summary": summary, "responses": dict(responses)}
-    if params:
-        op["parameters"] = [{"$ref": f"#/components/parameters/{p}"} for p in params]
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        op["responses"]["400"] = _error("The body is not a JSON object.")
-        op["responses"]["422"] = _error("Unknown or missing field, wrong type or bad value.")
-    if public:
-        op["security"] = []
-    else:
-        op["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
-    return op
-
-
-_NOT_FOUND = {"404": _error("No tenant (or key) with that id.")}
-_BAD_QUERY = {"400": _error("A bad query parameter (InvalidQuery).")}
-_TENANT = {"200": _json("The tenant.", _ref("Tenant"))} | _NOT_FOUND
-_PAGE = ("limit", "after")
-_STR, _INT = {"type": "string"}, {"type": "integer"}
-_TIME = {"type": "string", "format": "date-time"}
-_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _object(required: list[str], properties: Schema) -> Schema:
-    return {
-        "type": "object",
-        "required": required,
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
-# -- usage ------------------------------------------------------------------------------------
-
-_COUNT = {"type": "integer", "minimum": 0}
-_GB_DAYS = {
-    "type": "string",
-    "pattern": "^[0-9]+\\.[0-9]{6}$",
-    "description": "byte_seconds / (2^30 * 86400) as a decimal string, 6 places, half up.",
-}
-_TALLY = {"calls": _COUNT, "billable_calls": _COUNT, "bytes_in": _COUNT, "bytes_out": _COUNT}
-_USED = {"byte_seconds": _COUNT, "gb_days": _GB_DAYS}
-_WINDOW = {
-    "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-    "start": _TIME,
-    "end": _TIME,
-    "as_of": _TIME,
-}
-_STORED = dict.fromkeys(["bytes", "objects", "object_bytes", "parts", "part_bytes"], _COUNT)
-_SPAN = _TALLY | {"start": _TIME, "end": _TIME, "unauthenticated": _ref("Unauthenticated")}
-
-
-def _usage(properties: Schema) -> Schema:
-    """A tenant's report over a billing period: the period's fields plus `properties`."""
-    fields = _WINDOW | {"tenant_id": _INT} | properties
-    return _object(list(fields), fields)
-
-
-def _list(item: Schema) -> Schema:
-    return {"type": "array", "items": item}
-
-
-_USAGE_SCHEMAS: dict[str, Schema] = {
-    "Tally": _object(list(_TALLY), _TALLY),
-    "StoredNow": _object(list(_STORED), _STORED),
-    "OperationUsage": _object(
-        ["operation", "billing_class", *_TALLY, "status_classes"],
-        {
-            "operation": _STR,
-            "billing_class": _STR,
-            **_TALLY,
-            "status_classes": {
-                "type": "object",
-                "description": "Calls per status class; 1xx to 5xx always present.",
-                "additionalProperties": _COUNT,
-            },
-        },
-    ),
-    "TenantUsage": _usage(
-        {
-            "operations": _list(_ref("OperationUsage")),
-            "billing_classes": {
-                "type": "object",
-                "description": "write, read and free always present.",
-                "additionalProperties": _object(
-                    ["calls", "billable_calls"], {"calls": _COUNT, "billable_calls": _COUNT}
-                ),
-            },
-            "totals": _ref("Tally"),
-            "storage_now": _object(["buckets", *_STORED], {"buckets": _COUNT, **_STORED}),
-            "storage_used": _object(["until", *_USED], {"until": _TIME, **_USED}),
-        }
-    ),
-    "DailyUsage": _object(
-        ["tenant_id", "timezone", "as_of", "days"],
-        {
-            "tenant_id": _INT,
-            "timezone": _STR,
-            "as_of": _TIME,
-            "days": _list(
-                _object(
-                    ["date", *_TALLY, *_USED],
-                    {"date": {**_STR, "format": "date"}, **_TALLY, **_USED},
-                )
-            ),
-        },
-    ),
-    "BucketUsage": _usage(
-        {
-            "buckets": _list(
-                _object(
-                    ["bucket", *_TALLY, *_USED, "storage_now"],
-                    {
-                        "bucket": _STR,
-                        **_TALLY,
-                        **_USED,
-                        "storage_now": {"oneOf": [_ref("StoredNow"), {"type": "null"}]},
-                    },
-                )
-            )
-        }
-    ),
-    "KeyUsage": _usage(
-        {"keys": _list(_object(["access_key_id", *_TALLY], {"access_key_id": _STR, **_TALLY}))}
-    ),
-    "Unauthenticated": _object(
-        ["calls", "bytes_in", "bytes_out", "by_error_code"],
-        {
-            "calls": _COUNT,
-            "bytes_in": _COUNT,
-            "bytes_out": _COUNT,
-            "by_error_code": {"type": "object", "additionalProperties": _COUNT},
-        },
-    ),
-    "UsageOverview": _object(
-        [
-            "as_of",
-            "tenants",
-            "storage_now",
-            "today",
-            "period",
-            "top_tenants_by_calls",
-            "top_tenants_by_storage",
-        ],
-        {
-            "as_of": _TIME,
-            "tenants": _object(
-                ["total", "active", "suspended"],
-                {"total": _COUNT, "active": _COUNT, "suspended": _COUNT},
-            ),
-            "storage_now": _object(["bytes", "buckets"], {"bytes": _COUNT, "buckets": _COUNT}),
-            "today": _object(["date", *_SPAN], {"date": {**_STR, "format": "date"}, **_SPAN}),
-            "period": _object(["period", *_SPAN], {"period": _WINDOW["period"], **_SPAN}),
-            "top_tenants_by_calls": _list(
-                _object(
-                    ["tenant_id", "name", "calls", "billable_calls"],
-                    {
-                        "tenant_id": _INT,
-                        "name": {"type": ["string", "null"]},
-                        "calls": _COUNT,
-                        "billable_calls": _COUNT,
-                    },
-                )
-            ),
-            "top_tenants_by_storage": _list(
-                _object(
-                    ["tenant_id", "name", "bytes"],
-                    {"tenant_id": _INT, "name": {"type": ["string", "null"]}, "bytes": _COUNT},
-                )
-            ),
-        },
-    ),
-    "Correction": _object(
-        [
-            "id",
-            "at",
-            "bucket",
-            "tenant_id",
-            "objects_before",
-            "bytes_before",
-            "objects_after",
-            "bytes_after",
-        ],
-        {
-            "id": _INT,
-            "at": _TIME,
-            "bucket": _STR,
-            "tenant_id": _INT,
-            "objects_before": _COUNT,
-            "bytes_before": _COUNT,
-            "objects_after": _COUNT,
-            "bytes_after": _COUNT,
-        },
-    ),
-    "CorrectionPage": _page("Correction"),
-    "Reconciliation": _object(["corrections"], {"corrections": _list(_ref("Correction"))}),
-}
-
-# -- billing ----------------------------------------------------------------------------------
-
-_RUPEES = {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$", "description": "Rupees."}
-_DECIMAL = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(E[+-]?[0-9]+)?$"}
-_PERIOD = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
-_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_OR_NULL = {"type": ["string", "null"]}
-_INVOICE: Schema = {
-    "id": _INT,
-    "number": {"type": "string", "description": "PREFIX/FY/SEQUENCE, e.g. BF/26-27/000042."},
-    "tenant_id": _INT,
-    "period": _PERIOD,
-    "issued_at": _TIME,
-    "total": _RUPEES,
-    "status": {"enum": ["issued", "paid", "void"]},
-    "paid_at": _TIME_OR_NULL,
-    "void_reason": _OR_NULL,
-    "pdf_sha256": {**_SHA256, "type": ["string", "null"]},
-    "links": _object(["self", "pdf"], {"self": _STR, "pdf": {"type": ["string", "null"]}}),
-}
-_LINE: Schema = dict.fromkeys(["used", "free", "billable", "rate", "amount"], _DECIMAL)
-_LINE |= {"description": _STR, "sac": _STR, "unit": {"enum": ["GB-day", "call", "GB"]}}
-_TAX: Schema = {
-    "name": {"enum": ["CGST", "SGST", "IGST"]},
-    "rate_percent": _DECIMAL,
-    "amount": _RUPEES,
-}
-_ESTIMATE: Schema = {
-    "tenant_id": _INT,
-    "period": _PERIOD,
-    "start": _TIME,
-    "end": _TIME,
-    "as_of": {**_TIME, "description": "Usage counted until here (the period's end once over)."},
-    "usage": _object(
-        ["byte_seconds", "billable_calls", "bytes_in", "bytes_out"],
-        {
-            "byte_seconds": _COUNT,
-            "billable_calls": {
-                "type": "object",
-                "description": "Per billing class; 5xx answers are never billable.",
-                "additionalProperties": _COUNT,
-            },
-            "bytes_in": _COUNT,
-            "bytes_out": _COUNT,
-        },
-    ),
-    "lines": _list(_object(list(_LINE), _LINE)),
-    "taxable_value": _RUPEES,
-    "taxes": _list(_object(list(_TAX), _TAX)),
-    "total": _RUPEES,
-    "place_of_supply": {"type": "string", "description": 'State code; "" with tax off.'},
-    "tax_invoice": {"type": "boolean"},
-}
-_MAIL: Schema = {
-    "id": _INT,
-    "kind": {"type": "string", "description": "invoice, alert, ..."},
-    "ref": {"type": "string", "description": "What it is about: an invoice's number, ..."},
-    "recipients": _list(_STR),
-    "subject": _STR,
-    "status": {"enum": ["pending", "sent"]},
-    "attempts": _COUNT,
-    "next_attempt_at": _TIME,
-    "last_error": _OR_NULL,
-    "created_at": _TIME,
-    "sent_at": _TIME_OR_NULL,
-}
-_CLOSE: Schema = {
-    "period": _PERIOD,
-    "invoices": {**_COUNT, "description": "The period's invoices after the close."},
-    "issued": {**_COUNT, "description": "Issued by this close."},
-    "already_closed": {"type": "boolean"},
-}
-
-_BILLING_SCHEMAS: dict[str, Schema] = {
-    "Invoice": _object(list(_INVOICE), _INVOICE),
-    "InvoiceDetail": _object(
-        [*_INVOICE, "document"],
-        {
-            **_INVOICE,
-            "document": {
-                "type": "object",
-                "description": "The invoice as issued, never changed after: number, issued_at, "
-                "period, seller, buyer, place_of_supply, lines, taxable_value, taxes, total, "
-                "tax_invoice, daily.",
-            },
-        },
-    ),
-    "InvoicePage": _page("Invoice"),
-    "VoidInvoice": _object(
-        ["reason"], {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}
-    ),
-    "Estimate": _object(list(_ESTIMATE), _ESTIMATE),
-    "Mail": _object(list(_MAIL), _MAIL),
-    "MailPage": _page("Mail"),
-    "CloseReport": _object(list(_CLOSE), _CLOSE),
-    "ClosedPeriods": _object(["closed"], {"closed": _list(_PERIOD)}),
-    "TariffOverrides": _object(
-        [],
-        {
-            "free_storage_gb": _DECIMAL,
-            "free_calls": _COUNT,
-            "inr_per_gb_day": _DECIMAL,
-            "inr_per_gb_egress": _DECIMAL,
-            "inr_per_call": {
-                "type": "object",
-                "description": "Billing class -> rupees per billable call.",
-                "additionalProperties": _DECIMAL,
-            },
-        },
-    ),
-    "Tariff": _object(
-        ["overrides", "effective"],
-        {
-            "overrides": _ref("TariffOverrides"),
-            "effective": {
-                "type": "object",
-                "description": "The tariff the tenant's next invoice uses: the operator's, with "
-                "the overrides applied (tax and SAC are always the operator's).",
-            },
-        },
-    ),
-}
+_TENANT = {"200": json_response("The tenant.", ref("Tenant"))} | NOT_FOUND
 
 _TENANT_FIELDS = (
     "id name billing_email status storage_quota_bytes billing_name billing_address"
@@ -402,20 +66,18 @@ _BILLING_DETAILS: Schema = {
     },
 }
 _SCHEMAS: dict[str, Schema] = {
-    "Error": _object(
-        ["error"], {"error": _object(["code", "message"], {"code": _STR, "message": _STR})}
-    ),
-    "Health": _object(["status", "schema_version"], {"status": _STR, "schema_version": _INT}),
-    "Login": _object(["username", "password"], {"username": _STR, "password": _STR}),
-    "Token": _object(
+    "Error": obj(["error"], {"error": obj(["code", "message"], {"code": STR, "message": STR})}),
+    "Health": obj(["status", "schema_version"], {"status": STR, "schema_version": INT}),
+    "Login": obj(["username", "password"], {"username": STR, "password": STR}),
+    "Token": obj(
         ["token", "token_type", "expires_at"],
-        {"token": _STR, "token_type": {"const": "Bearer"}, "expires_at": _TIME},
+        {"token": STR, "token_type": {"const": "Bearer"}, "expires_at": TIME},
     ),
-    "Tenant": _object(
+    "Tenant": obj(
         _TENANT_FIELDS,
         {
-            "id": _INT,
-            "name": _STR,
+            "id": INT,
+            "name": STR,
             "billing_email": {"type": ["string", "null"], "format": "email"},
             "status": {"enum": ["active", "suspended"]},
             "storage_quota_bytes": {"type": ["integer", "null"], "minimum": 0},
@@ -423,11 +85,11 @@ _SCHEMAS: dict[str, Schema] = {
             "billing_address": {"type": ["string", "null"]},
             "billing_state": {**_STATE_CODE, "type": ["string", "null"]},
             "gstin": {**_GSTIN, "type": ["string", "null"]},
-            "created_at": _TIME,
-            "updated_at": _TIME,
+            "created_at": TIME,
+            "updated_at": TIME,
         },
     ),
-    "TenantCreate": _object(
+    "TenantCreate": obj(
         ["name"],
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -435,20 +97,20 @@ _SCHEMAS: dict[str, Schema] = {
             **_BILLING_DETAILS,
         },
     ),
-    "TenantUpdate": _object(
+    "TenantUpdate": obj(
         [],
         {"name": {"type": "string", "minLength": 1, "maxLength": 200}, **_BILLING_DETAILS},
     ),
-    "Quota": _object(["storage_quota_bytes"], {"storage_quota_bytes": {**_INT, "minimum": 0}}),
-    "AccessKey": _object(
+    "Quota": obj(["storage_quota_bytes"], {"storage_quota_bytes": {**INT, "minimum": 0}}),
+    "AccessKey": obj(
         ["access_key_id", "tenant_id", "status", "created_at", "revoked_at", "last_used_at"],
         {
             "access_key_id": {"type": "string", "pattern": "^[A-Z0-9]{20}$"},
-            "tenant_id": _INT,
+            "tenant_id": INT,
             "status": {"enum": ["active", "revoked"]},
-            "created_at": _TIME,
-            "revoked_at": _TIME_OR_NULL,
-            "last_used_at": _TIME_OR_NULL,
+            "created_at": TIME,
+            "revoked_at": TIME_OR_NULL,
+            "last_used_at": TIME_OR_NULL,
         },
     ),
     "NewAccessKey": {
@@ -462,27 +124,27 @@ _SCHEMAS: dict[str, Schema] = {
             },
         ],
     },
-    "Bucket": _object(
+    "Bucket": obj(
         ["name", "tenant_id", "created_at"],
-        {"name": _STR, "tenant_id": _INT, "created_at": _TIME},
+        {"name": STR, "tenant_id": INT, "created_at": TIME},
     ),
-    "BucketOwner": _object(["tenant_id"], {"tenant_id": _INT}),
-    "TenantPage": _page("Tenant"),
-    "AccessKeyPage": _page("AccessKey"),
-    "BucketPage": _page("Bucket"),
-    **_USAGE_SCHEMAS,
-    **_BILLING_SCHEMAS,
+    "BucketOwner": obj(["tenant_id"], {"tenant_id": INT}),
+    "TenantPage": page("Tenant"),
+    "AccessKeyPage": page("AccessKey"),
+    "BucketPage": page("Bucket"),
+    **adminspec_usage.SCHEMAS,
+    **adminspec_billing.SCHEMAS,
 }
 
 _PARAMETERS: dict[str, Schema] = {
-    "tenant_id": {"name": "tenant_id", "in": "path", "required": True, "schema": _INT},
+    "tenant_id": {"name": "tenant_id", "in": "path", "required": True, "schema": INT},
     "access_key_id": {
         "name": "access_key_id",
         "in": "path",
         "required": True,
         "schema": {"type": "string", "pattern": "^[A-Z0-9]{20}$"},
     },
-    "bucket": {"name": "bucket", "in": "path", "required": True, "schema": _STR},
+    "bucket": {"name": "bucket", "in": "path", "required": True, "schema": STR},
     "limit": {
         "name": "limit",
         "in": "query",
@@ -492,46 +154,10 @@ _PARAMETERS: dict[str, Schema] = {
         "name": "after",
         "in": "query",
         "description": "The `next` value of the previous page (keyset pagination).",
-        "schema": _STR,
+        "schema": STR,
     },
-    "period": {
-        "name": "period",
-        "in": "query",
-        "description": "A billing month, YYYY-MM, in the billing timezone; default: the current.",
-        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-    },
-    "days": {
-        "name": "days",
-        "in": "query",
-        "description": "How many billing-timezone days, ending today.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
-    },
-    "tenant_filter": {
-        "name": "tenant_id",
-        "in": "query",
-        "description": "Only this tenant's (a deleted tenant's too).",
-        "schema": _INT,
-    },
-    "invoice_id": {"name": "invoice_id", "in": "path", "required": True, "schema": _INT},
-    "mail_id": {"name": "mail_id", "in": "path", "required": True, "schema": _INT},
-    "period_path": {
-        "name": "period",
-        "in": "path",
-        "required": True,
-        "description": "A billing month, YYYY-MM, in the billing timezone.",
-        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-    },
-    "invoice_status": {
-        "name": "status",
-        "in": "query",
-        "schema": {"enum": ["issued", "paid", "void"]},
-    },
-    "mail_status": {"name": "status", "in": "query", "schema": {"enum": ["pending", "sent"]}},
-    "mail_kind": {
-        "name": "kind",
-        "in": "query",
-        "schema": {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"},
-    },
+    **adminspec_usage.PARAMETERS,
+    **adminspec_billing.PARAMETERS,
     "force": {
         "name": "force",
         "in": "query",
@@ -540,21 +166,17 @@ _PARAMETERS: dict[str, Schema] = {
     },
 }
 
-_T = "/admin/tenants/{tenant_id}"
-_I = "/admin/invoices/{invoice_id}"
-_NO_INVOICE = {"404": _error("No invoice with that id.")}
-
 PATHS: dict[str, dict[str, Schema]] = {
     "/healthz": {
-        "get": _op(
+        "get": op(
             "health",
             "Liveness: the ledger answers.",
-            {"200": _json("Up.", _ref("Health"))},
+            {"200": json_response("Up.", ref("Health"))},
             public=True,
         ),
     },
     "/metrics": {
-        "get": _op(
+        "get": op(
             "metrics",
             "Prometheus text format: S3 requests by operation and status, bytes in and out, "
             "request latency, upstream errors, meter flushes, stored bytes per tenant.",
@@ -568,310 +190,117 @@ PATHS: dict[str, dict[str, Schema]] = {
         ),
     },
     "/admin/openapi.json": {
-        "get": _op("openapi", "This document.", {"200": _json("OpenAPI 3.1.", {})}, public=True),
+        "get": op(
+            "openapi", "This document.", {"200": json_response("OpenAPI 3.1.", {})}, public=True
+        ),
     },
     "/admin/login": {
-        "post": _op(
+        "post": op(
             "login",
             "Exchange a user name and password for a bearer token.",
             {
-                "200": _json("A token.", _ref("Token")),
-                "401": _error("Unknown user name or wrong password (one answer for both)."),
+                "200": json_response("A token.", ref("Token")),
+                "401": error("Unknown user name or wrong password (one answer for both)."),
             },
-            body=_ref("Login"),
+            body=ref("Login"),
             public=True,
         ),
     },
     "/admin/tenants": {
-        "get": _op(
+        "get": op(
             "listTenants",
             "Tenants by id.",
-            {"200": _json("A page.", _ref("TenantPage"))},
-            params=_PAGE,
+            {"200": json_response("A page.", ref("TenantPage"))},
+            params=PAGE,
         ),
-        "post": _op(
+        "post": op(
             "createTenant",
             "Create a tenant.",
-            {"201": _json("Created.", _ref("Tenant")), "409": _error("The name is taken.")},
-            body=_ref("TenantCreate"),
+            {"201": json_response("Created.", ref("Tenant")), "409": error("The name is taken.")},
+            body=ref("TenantCreate"),
         ),
     },
-    _T: {
-        "get": _op("getTenant", "One tenant.", _TENANT, params=("tenant_id",)),
-        "patch": _op(
+    TENANT_PATH: {
+        "get": op("getTenant", "One tenant.", _TENANT, params=("tenant_id",)),
+        "patch": op(
             "updateTenant",
             "Change name and/or billing email (null clears it).",
-            _TENANT | {"409": _error("The name is taken.")},
-            body=_ref("TenantUpdate"),
+            _TENANT | {"409": error("The name is taken.")},
+            body=ref("TenantUpdate"),
             params=("tenant_id",),
         ),
-        "delete": _op(
+        "delete": op(
             "deleteTenant",
             "Delete a tenant and its access keys.",
-            {"204": {"description": "Deleted."}, "409": _error("The tenant owns buckets.")}
-            | _NOT_FOUND,
+            {"204": {"description": "Deleted."}, "409": error("The tenant owns buckets.")}
+            | NOT_FOUND,
             params=("tenant_id", "force"),
         ),
     },
-    _T + "/suspend": {
-        "post": _op(
+    TENANT_PATH + "/suspend": {
+        "post": op(
             "suspendTenant",
             "Refuse every S3 request of the tenant (403 AccessDenied).",
             _TENANT,
             params=("tenant_id",),
         ),
     },
-    _T + "/resume": {
-        "post": _op("resumeTenant", "Undo a suspension.", _TENANT, params=("tenant_id",)),
+    TENANT_PATH + "/resume": {
+        "post": op("resumeTenant", "Undo a suspension.", _TENANT, params=("tenant_id",)),
     },
-    _T + "/quota": {
-        "put": _op(
+    TENANT_PATH + "/quota": {
+        "put": op(
             "setQuota",
             "Set the storage quota in bytes.",
             _TENANT,
-            body=_ref("Quota"),
+            body=ref("Quota"),
             params=("tenant_id",),
         ),
-        "delete": _op("clearQuota", "Remove the storage quota.", _TENANT, params=("tenant_id",)),
+        "delete": op("clearQuota", "Remove the storage quota.", _TENANT, params=("tenant_id",)),
     },
-    _T + "/keys": {
-        "get": _op(
+    TENANT_PATH + "/keys": {
+        "get": op(
             "listAccessKeys",
             "The tenant's access keys by id; never their secrets.",
-            {"200": _json("A page.", _ref("AccessKeyPage"))} | _NOT_FOUND,
-            params=("tenant_id", *_PAGE),
+            {"200": json_response("A page.", ref("AccessKeyPage"))} | NOT_FOUND,
+            params=("tenant_id", *PAGE),
         ),
-        "post": _op(
+        "post": op(
             "createAccessKey",
             "Issue an access key; the secret is in this response only.",
-            {"201": _json("Issued.", _ref("NewAccessKey"))} | _NOT_FOUND,
+            {"201": json_response("Issued.", ref("NewAccessKey"))} | NOT_FOUND,
             params=("tenant_id",),
         ),
     },
-    _T + "/usage": {
-        "get": _op(
-            "getTenantUsage",
-            "A billing period's calls per operation and billing class, storage now, and "
-            "storage kept so far (the whole period once it has ended). 5xx is never billable.",
-            {"200": _json("The usage.", _ref("TenantUsage"))} | _BAD_QUERY | _NOT_FOUND,
-            params=("tenant_id", "period"),
-        ),
-    },
-    _T + "/usage/daily": {
-        "get": _op(
-            "getTenantDailyUsage",
-            "Calls and storage per billing-timezone day, oldest first, ending today; "
-            "days without usage show zeros.",
-            {"200": _json("The days.", _ref("DailyUsage"))} | _BAD_QUERY | _NOT_FOUND,
-            params=("tenant_id", "days"),
-        ),
-    },
-    _T + "/usage/buckets": {
-        "get": _op(
-            "getTenantBucketUsage",
-            "A billing period's calls and storage per bucket, with storage now while metered.",
-            {"200": _json("Per bucket.", _ref("BucketUsage"))} | _BAD_QUERY | _NOT_FOUND,
-            params=("tenant_id", "period"),
-        ),
-    },
-    _T + "/usage/keys": {
-        "get": _op(
-            "getTenantKeyUsage",
-            "A billing period's calls per access key.",
-            {"200": _json("Per key.", _ref("KeyUsage"))} | _BAD_QUERY | _NOT_FOUND,
-            params=("tenant_id", "period"),
-        ),
-    },
-    "/admin/usage/overview": {
-        "get": _op(
-            "getUsageOverview",
-            "The platform today and this billing period: tenants, storage, calls, "
-            "unauthenticated requests, top tenants by calls and by storage.",
-            {"200": _json("The overview.", _ref("UsageOverview"))},
-        ),
-    },
-    "/admin/reconciliations": {
-        "get": _op(
-            "listReconciliations",
-            "Storage corrections made by reconciliation, oldest first.",
-            {"200": _json("A page.", _ref("CorrectionPage"))} | _BAD_QUERY,
-            params=("tenant_filter", *_PAGE),
-        ),
-        "post": _op(
-            "runReconciliation",
-            "Reconcile every metered bucket with the upstream now.",
-            {
-                "200": _json("The corrections made.", _ref("Reconciliation")),
-                "503": _error("This gateway has no reconciler (ReconciliationUnavailable)."),
-            },
-        ),
-    },
-    _T + "/estimate": {
-        "get": _op(
-            "getTenantEstimate",
-            "What the tenant's invoice for a period would say if it closed now: usage so far, "
-            "priced as the close prices it (a deleted tenant's too).",
-            {"200": _json("The estimate.", _ref("Estimate"))} | _BAD_QUERY | _NOT_FOUND,
-            params=("tenant_id", "period"),
-        ),
-    },
-    _T + "/tariff": {
-        "get": _op(
-            "getTenantTariff",
-            "The tenant's tariff overrides and the tariff its next invoice uses.",
-            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
-            params=("tenant_id",),
-        ),
-        "put": _op(
-            "setTenantTariff",
-            "Replace the tenant's overrides: prices and free tier, money as decimal strings. "
-            "Issued invoices keep their prices.",
-            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
-            body=_ref("TariffOverrides"),
-            params=("tenant_id",),
-        ),
-        "delete": _op(
-            "clearTenantTariff",
-            "Back to the operator's tariff.",
-            {"200": _json("The tariff.", _ref("Tariff"))} | _NOT_FOUND,
-            params=("tenant_id",),
-        ),
-    },
-    "/admin/invoices": {
-        "get": _op(
-            "listInvoices",
-            "Invoices by id.",
-            {"200": _json("A page.", _ref("InvoicePage"))} | _BAD_QUERY,
-            params=("tenant_filter", "period", "invoice_status", *_PAGE),
-        ),
-    },
-    _I: {
-        "get": _op(
-            "getInvoice",
-            "One invoice with its document as issued.",
-            {"200": _json("The invoice.", _ref("InvoiceDetail"))} | _NO_INVOICE,
-            params=("invoice_id",),
-        ),
-    },
-    _I + "/pdf": {
-        "get": _op(
-            "getInvoicePdf",
-            "The invoice's PDF, checked against the SHA-256 recorded when it was written.",
-            {
-                "200": {
-                    "description": "The PDF, as an attachment named after the number.",
-                    "content": {"application/pdf": {"schema": {"type": "string"}}},
-                },
-                "404": _error("No such invoice (NotFound), or no PDF yet (PdfNotReady)."),
-                "500": _error(
-                    "The stored file changed since it was written (PdfChecksumMismatch) or "
-                    "cannot be read (PdfMissing)."
-                ),
-            },
-            params=("invoice_id",),
-        ),
-    },
-    _I + "/paid": {
-        "post": _op(
-            "markInvoicePaid",
-            "Record the invoice as paid.",
-            {"200": _json("The invoice.", _ref("Invoice"))}
-            | _NO_INVOICE
-            | {"409": _error("It is paid or void already.")},
-            params=("invoice_id",),
-        ),
-    },
-    _I + "/void": {
-        "post": _op(
-            "voidInvoice",
-            "Void the invoice with a reason; its number stays used.",
-            {"200": _json("The invoice.", _ref("Invoice"))}
-            | _NO_INVOICE
-            | {"409": _error("It is void already.")},
-            body=_ref("VoidInvoice"),
-            params=("invoice_id",),
-        ),
-    },
-    _I + "/resend": {
-        "post": _op(
-            "resendInvoice",
-            "Queue the invoice's email again, due now.",
-            {
-                "200": _json("The queued message.", _ref("Mail")),
-                "404": _error("No such invoice (NotFound), or it was never emailed (NoMail)."),
-            },
-            params=("invoice_id",),
-        ),
-    },
-    "/admin/periods": {
-        "get": _op(
-            "listClosedPeriods",
-            "The closed billing periods, oldest first.",
-            {"200": _json("The periods.", _ref("ClosedPeriods"))},
-        ),
-    },
-    "/admin/periods/{period}/close": {
-        "post": _op(
-            "closePeriod",
-            "Close a period that is over now: issue its missing invoices, PDFs and mail. "
-            "Safe to repeat.",
-            {
-                "200": _json("What the close did.", _ref("CloseReport")),
-                "400": _error("Not a billing period (InvalidPeriod)."),
-                "409": _error(
-                    "The period is not over yet (PeriodNotOver), or a close is running (Conflict)."
-                ),
-                "503": _error("This gateway closes no periods (CloseUnavailable)."),
-            },
-            params=("period_path",),
-        ),
-    },
-    "/admin/outbox": {
-        "get": _op(
-            "listOutbox",
-            "Queued and sent mail by id; never the message itself.",
-            {"200": _json("A page.", _ref("MailPage"))} | _BAD_QUERY,
-            params=("mail_status", "mail_kind", *_PAGE),
-        ),
-    },
-    "/admin/outbox/{mail_id}/resend": {
-        "post": _op(
-            "resendMail",
-            "Send a message again (sent or not): pending, due now.",
-            {
-                "200": _json("The message.", _ref("Mail")),
-                "404": _error("No message with that id."),
-            },
-            params=("mail_id",),
-        ),
-    },
+    **adminspec_usage.PATHS,
+    **adminspec_billing.PATHS,
     "/admin/keys/{access_key_id}/revoke": {
-        "post": _op(
+        "post": op(
             "revokeAccessKey",
             "Revoke a key; the next request signed with it fails. Idempotent.",
-            {"200": _json("The revoked key.", _ref("AccessKey"))} | _NOT_FOUND,
+            {"200": json_response("The revoked key.", ref("AccessKey"))} | NOT_FOUND,
             params=("access_key_id",),
         ),
     },
-    _T + "/buckets": {
-        "get": _op(
+    TENANT_PATH + "/buckets": {
+        "get": op(
             "listBuckets",
             "The tenant's buckets by name.",
-            {"200": _json("A page.", _ref("BucketPage"))} | _NOT_FOUND,
-            params=("tenant_id", *_PAGE),
+            {"200": json_response("A page.", ref("BucketPage"))} | NOT_FOUND,
+            params=("tenant_id", *PAGE),
         ),
     },
     "/admin/buckets/{bucket}/owner": {
-        "put": _op(
+        "put": op(
             "assignBucket",
             "Give a bucket that no tenant owns (e.g. made upstream directly) to a tenant.",
             {
-                "200": _json("Already that tenant's.", _ref("Bucket")),
-                "201": _json("Assigned.", _ref("Bucket")),
-                "409": _error("Another tenant owns it."),
+                "200": json_response("Already that tenant's.", ref("Bucket")),
+                "201": json_response("Assigned.", ref("Bucket")),
+                "409": error("Another tenant owns it."),
             }
-            | _NOT_FOUND,
-            body=_ref("BucketOwner"),
+            | NOT_FOUND,
+            body=ref("BucketOwner"),
             params=("bucket",),
         ),
     },
@@ -893,7 +322,7 @@ OPENAPI: dict[str, Any] = {
         "parameters": _PARAMETERS,
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "responses": {
-            "Unauthorized": _error("Missing, expired, tampered or wrong-audience token."),
+            "Unauthorized": error("Missing, expired, tampered or wrong-audience token."),
         },
     },
 }
