@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 
-from billing import mailer
+from billing import invoice_pdf, mailer
 from billing.invoice import Party, Tariff
 from billing.invoice_pdf import format_quantity
 from billing.money import amount_in_words, format_inr
@@ -309,3 +309,37 @@ async def test_outbox_smtp_down_then_up_delivered_exactly_once(
     )
     (sent,) = await ledger.billing.list_mail()
     assert sent.status == "sent" and sent.attempts == 2
+
+
+async def test_close_crash_mid_way_rerun_completes_same_invoices(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close that dies after issuing some invoices (here: the third PDF fails to render)
+    leaves issued invoices without PDFs; the rerun renders those, issues the rest, and the
+    numbers stay gapless, one per tenant."""
+    ids = [await _tenant(ledger, f"c{n}") for n in range(5)]
+    for tenant_id in ids:
+        await _calls(ledger, tenant_id, NOV_START + timedelta(days=1), 1500)
+    real = invoice_pdf.render
+    renders = 0
+
+    def flaky(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal renders
+        renders += 1
+        if renders == 3:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(invoice_pdf, "render", flaky)
+    with pytest.raises(RuntimeError, match="power cut"):
+        await Closer(settings(tmp_path), ledger, Clock(AFTER_NOV)).close(NOV)
+    partial = await ledger.billing.list_invoices()
+    assert len(partial) == 3 and partial[-1].pdf_sha256 is None
+    assert "2026-11" not in await ledger.billing.closed_periods()
+    report = await Closer(settings(tmp_path), ledger, Clock(AFTER_NOV)).close(NOV)
+    assert (report.invoices, report.issued) == (5, 2)
+    final = await ledger.billing.list_invoices()
+    assert [i.number for i in final] == [f"BF/26-27/00000{n}" for n in range(1, 6)]
+    assert sorted(i.tenant_id for i in final) == ids
+    assert all(i.pdf_sha256 for i in final)
+    assert len(await ledger.billing.list_mail(kind="invoice")) == 5
