@@ -21,7 +21,8 @@ MONEY_FIELDS = ("free_storage_gb", "inr_per_gb_day", "inr_per_gb_egress")
 FIELDS = (*MONEY_FIELDS, "free_calls", "inr_per_call")
 
 
-def _money(name: str, value: object) -> Decimal:
+def parse_price(name: str, value: object) -> Decimal:
+    """A price or quantity written as a decimal string, >= 0; ValueError naming `name`."""
     if not isinstance(value, str):
         raise ValueError(f'{name}: write money as a decimal string (e.g. "0.25"), got {value!r}')
     try:
@@ -44,7 +45,7 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name in MONEY_FIELDS:
         if name in overrides:
-            clean[name] = str(_money(name, overrides[name]))
+            clean[name] = str(parse_price(name, overrides[name]))
     if "free_calls" in overrides:
         calls = overrides["free_calls"]
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
@@ -55,7 +56,8 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(per_call, Mapping) or not per_call:
             raise ValueError("inr_per_call: expected an object of billing class -> price")
         clean["inr_per_call"] = {
-            str(cls): str(_money(f"inr_per_call.{cls}", price)) for cls, price in per_call.items()
+            str(cls): str(parse_price(f"inr_per_call.{cls}", price))
+            for cls, price in per_call.items()
         }
     return clean
 

@@ -81,6 +81,12 @@ async def serve(cfg: Config) -> None:
         if listener.tls is not None
     ]
     ledger = await Ledger.open(cfg.ledger_path, box, billing_tz=cfg.billing_timezone)
+    if cfg.billing.tariff.tax_enabled and not cfg.billing.seller.gstin:
+        # Fine for a demo; a GST tax invoice names the supplier's GSTIN (CGST Rule 46(a)).
+        server_logger.warning(
+            "[billing.tariff] tax_enabled without [billing.seller] gstin: invoices will be tax "
+            "invoices with no supplier GSTIN; set it, or tax_enabled = false outside India"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

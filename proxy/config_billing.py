@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing import gstin as gstin_rules
 from billing.invoice import Party, Tariff
-from billing.money import to_decimal
 from billing.numbering import check_prefix
+from billing.tariffs import parse_price
 from proxy.configtable import ConfigError, Table
 
 #: SMTP password (environment only).
@@ -55,14 +55,10 @@ class BillingSettings:
 
 
 def _money(table: Table, key: str, default: str) -> Decimal:
-    text = table.text(key, default)
     try:
-        value = to_decimal(text)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{table.path}.{key}: expected a decimal string, got {text!r}") from None
-    if value < 0:
-        raise ConfigError(f"{table.path}.{key}: {text!r} is negative")
-    return value
+        return parse_price(f"{table.path}.{key}", table.text(key, default))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _tariff(table: Table) -> Tariff:
