@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
-from proxy import sigv2, sigv4
+from proxy import chunksig, sigv2, sigv4
 from proxy.ledger import Credentials
 from proxy.s3errors import S3Error, S3ErrorCode
 
@@ -38,7 +38,7 @@ class Authenticated:
     signature_version: int  # 4 or 2
     payload_hash: str  # what the payload decoder checks: hex SHA-256, UNSIGNED-PAYLOAD, STREAMING-*
     chunked: bool  # aws-chunked framing allowed (SigV4 header auth only)
-    chain: sigv4.ChunkChain | None  # chunk-signature chain for signed aws-chunked bodies
+    chain: chunksig.ChunkChain | None  # chunk-signature chain for signed aws-chunked bodies
     strip_query: frozenset[str]  # the signature's query parameters, not the request's
     extra_headers: tuple[tuple[str, str], ...] = ()  # headers a presigned SigV2 URL carried
     prefetched_body: bytes | None = None  # the whole body, when it had to be read to verify
@@ -94,7 +94,7 @@ class Authenticator:
             signature_version=4,
             payload_hash=body_hash,
             chunked=not auth.presigned,
-            chain=sigv4.ChunkChain(key, auth) if signed_chunks else None,
+            chain=chunksig.ChunkChain(key, auth) if signed_chunks else None,
             strip_query=sigv4.PRESIGN_PARAMS if auth.presigned else frozenset(),
             prefetched_body=prefetched,
             presigned=auth.presigned,

@@ -149,7 +149,7 @@ def signing_key(secret: str, scope_date: str, region: str, service: str = "s3") 
     return key
 
 
-def _hmac_hex(key: bytes, message: str) -> bytes:
+def hmac_hex(key: bytes, message: str) -> bytes:
     return hmac.new(key, _utf8(message), hashlib.sha256).hexdigest().encode()
 
 
@@ -479,7 +479,7 @@ def with_payload_hash(req: SigV4Request, payload_hash: str) -> SigV4Request:
 def verify(
     req: SigV4Request, secret: str, now: datetime, *, region: str, max_skew: timedelta = _SKEW
 ) -> bytes:
-    """Check scope, clock and signature of `req`; return the signing key (for ChunkChain)."""
+    """Check scope, clock and signature of `req`; return the signing key (for chunksig)."""
     if not req.payload_hash:  # fail closed: never check a signature over an unknown hash
         message = "Missing required header for this request: x-amz-content-sha256"
         raise S3Error(Code.InvalidRequest, message)
@@ -499,10 +499,10 @@ def verify(
     key = signing_key(secret, req.scope_date, req.region, req.service)
     provided = req.signature.encode()
     # hmac.compare_digest: constant time, so timing does not reveal how much of a guess matched.
-    if not hmac.compare_digest(_hmac_hex(key, req.string_to_sign), provided):
+    if not hmac.compare_digest(hmac_hex(key, req.string_to_sign), provided):
         alt = req.alt_canonical_request
         alt_sts = None if alt is None else _string_to_sign(req.amz_date, req.scope, alt)
-        if alt_sts is None or not hmac.compare_digest(_hmac_hex(key, alt_sts), provided):
+        if alt_sts is None or not hmac.compare_digest(hmac_hex(key, alt_sts), provided):
             raise _mismatch(req)
     if req.unsigned_headers:
         headers = ", ".join(req.unsigned_headers)
@@ -547,35 +547,6 @@ def _mismatch(req: SigV4Request) -> S3Error:
     )
 
 
-class ChunkChain:
-    """Verifies the chain of chunk signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER)
-    bodies: each chunk's signature covers the previous one, so chunks can't be dropped or moved."""
-
-    def __init__(self, signing_key: bytes, req: SigV4Request) -> None:
-        self._key = signing_key
-        self._head = f"{req.amz_date}\n{req.scope}\n"
-        self._previous = req.signature  # [CHK] the seed is the signature of the headers
-
-    def verify_chunk(self, chunk_sha256_hex: str, signature: str) -> None:
-        # [CHK] "AWS4-HMAC-SHA256-PAYLOAD" + date + scope + previous signature + hash("") (the
-        # unused chunk-extension slot) + hash(chunk data); the final 0-byte chunk is signed too.
-        sts = f"AWS4-HMAC-SHA256-PAYLOAD\n{self._head}{self._previous}\n{EMPTY_SHA256}\n"
-        self._check(sts + chunk_sha256_hex, signature)
-
-    def verify_trailer(self, canonical_trailer: bytes, signature: str) -> None:
-        # [TRL] "AWS4-HMAC-SHA256-TRAILER" + date + scope + last chunk signature + hash of the
-        # trailing headers in canonical form ("name:value\n" each).
-        digest = hashlib.sha256(canonical_trailer).hexdigest()
-        self._check(f"AWS4-HMAC-SHA256-TRAILER\n{self._head}{self._previous}\n{digest}", signature)
-
-    def _check(self, string_to_sign: str, signature: str) -> None:
-        expected = _hmac_hex(self._key, string_to_sign)
-        if not hmac.compare_digest(expected, _utf8(signature.lower())):
-            extra = {"StringToSign": string_to_sign, "SignatureProvided": signature}
-            raise S3Error(Code.SignatureDoesNotMatch, **extra)
-        self._previous = expected.decode()
-
-
 def sign_headers(
     method: str,
     raw_path: str,
@@ -613,6 +584,6 @@ def sign_headers(
         token=None,
     )
     key = signing_key(secret, req.scope_date, region, service)
-    signature = _hmac_hex(key, req.string_to_sign).decode()
+    signature = hmac_hex(key, req.string_to_sign).decode()
     credentials = f"Credential={access_key_id}/{req.scope}, SignedHeaders={';'.join(signed)}"
     return f"{ALGORITHM} {credentials}, Signature={signature}"

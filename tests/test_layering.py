@@ -16,6 +16,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
     "s3errors": set(),
     "addressing": {"s3errors"},
     "sigv4": {"s3errors"},
+    "chunksig": {"s3errors", "sigv4"},
     "checksums": {"s3errors"},
     "payload": {"s3errors", "checksums"},
     "configtable": set(),
@@ -59,7 +60,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
     "bodies": {"payload", "authn", "exchange", "forward", "log", "s3errors"},
     "isolation": {"authz", "addressing", "cache", "ledger", "s3errors", "s3xml"},
     "sigv2": {"s3errors"},
-    "authn": {"sigv2", "sigv4", "ledger", "s3errors"},
+    "authn": {"chunksig", "sigv2", "sigv4", "ledger", "s3errors"},
     "authz": {"s3errors", "addressing"},
     "s3xml": set(),
     "s3app": {
