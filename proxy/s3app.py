@@ -217,14 +217,17 @@ async def s3_handler(request: web.Request) -> web.StreamResponse:
     exchange.tenant_id = auth.creds.key.tenant_id
     exchange.access_key_id = auth.creds.key.access_key_id
     query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
-    exchange.operation = routing.classify(
-        request.method,
-        target.bucket if target is not None else None,
-        target.key if target is not None else None,
-        query.keys(),
-        {name.lower() for name in request.headers},
-    )
-    exchange.bucket = (target.bucket or "") if target is not None else ""
+    if target is not None:
+        exchange.operation = routing.classify(
+            request.method,
+            target.bucket,
+            target.key,
+            query.keys(),
+            {name.lower() for name in request.headers},
+        )
+        exchange.bucket = target.bucket or ""
+    else:  # an address that does not parse names no operation (not ListBuckets)
+        exchange.operation = routing.UNKNOWN
     if auth.creds.key.tenant_status != "active":
         # A suspended tenant's data stays untouched; every request is refused.
         raise S3Error(S3ErrorCode.AccessDenied, "The account is suspended.")

@@ -351,3 +351,17 @@ async def test_s3app_trailer_checksum_forwarded_upstream_as_aws_chunked_trailer(
         + b"\r\n0\r\n"
         + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode()
     )
+
+
+async def test_s3app_bad_bucket_name_metered_as_unknown_4xx(
+    proxy: tuple[Client, Credentials, Recorder],
+) -> None:
+    """An authenticated request whose address does not parse is counted (the tenant made it)
+    under no operation rather than as ListBuckets, and nothing goes upstream."""
+    client, creds, rec = proxy
+    path = "/Bad_Bucket/k"
+    resp = await client.get(path, headers=_signed(client, creds, "GET", path))
+    assert resp.status == 400
+    calls = client.server.app[s3app.METER]._batch.calls
+    assert [(k.operation, k.status_class) for k in calls] == [("Unknown", "4xx")]
+    assert rec.requests == []
