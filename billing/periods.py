@@ -131,6 +131,14 @@ def hour_start(at: datetime, tz: ZoneInfo) -> datetime:
     return start
 
 
+def hour_bounds(at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The billing-clock hour containing `at` as UTC [start, end): usually an hour long,
+    shorter where the offset changes inside it (Lord Howe's half-hour DST). For callers that
+    keep the current hour to skip zoneinfo work while `at` stays inside it."""
+    start = hour_start(at, tz)
+    return start, _next_hour(start, tz)
+
+
 def hours_between(start: datetime, end: datetime, tz: ZoneInfo) -> Iterator[datetime]:
     """Each billing-clock hour start h (UTC) with start <= h < end, in order."""
     start_utc, end_utc = _utc(start, "start"), _utc(end, "end")

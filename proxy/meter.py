@@ -21,10 +21,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from billing.periods import hour_start, hours_between
+from billing.periods import hour_bounds
 from proxy import routing
 from proxy.log import server_logger
 from proxy.usage import (
@@ -38,7 +38,6 @@ from proxy.usage import (
 )
 
 Sink = Callable[[Batch], Awaitable[None]]
-_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +66,7 @@ class Meter:
         # One zoneinfo lookup per hour, not per request.
         cached = self._hour
         if cached is None or not cached[0] <= at < cached[1]:
-            start = hour_start(at, self._tz)
-            # Usually an hour later; sooner where the offset changes mid-hour (Lord Howe's
-            # half-hour DST), where billing.periods starts a new bucket.
-            end = start + timedelta(hours=1)
-            end = next(hours_between(start + _TICK, end + _TICK, self._tz), end)
-            cached = self._hour = (start, end)
+            cached = self._hour = hour_bounds(at, self._tz)
         return cached[0]
 
     def _touch(self) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from billing.periods import hours_between, split_by_hour
+from billing.periods import hour_bounds, split_by_hour
 from proxy.usage import (
     MICROS,
     BucketStorage,
@@ -29,7 +29,6 @@ from proxy.usage import (
 
 ObjectKey = tuple[str, str]  # (bucket, key)
 _MICROSECOND = timedelta(microseconds=1)
-_HOUR = timedelta(hours=1)
 PartKey = tuple[str, str, int]  # (bucket, upload id, part number)
 
 
@@ -121,9 +120,5 @@ def _split(
         return [(hour[0], (end - start) // _MICROSECOND)]
     parts = split_by_hour(start, end, tz)
     if parts:
-        last = parts[-1][0]
-        state.hour = (
-            last,
-            next(hours_between(last + _MICROSECOND, last + _HOUR + _MICROSECOND, tz), last + _HOUR),
-        )
+        state.hour = hour_bounds(parts[-1][0], tz)
     return parts

@@ -13,6 +13,7 @@ from billing.periods import (
     day_start,
     days_in,
     financial_year,
+    hour_bounds,
     hour_start,
     hours_between,
     parse_period,
@@ -293,6 +294,18 @@ def test_hour_start_every_minute_matches_brute_force(tz: ZoneInfo, begin: dateti
         expected = max(b for b in buckets if b <= at)
         assert hour_start(at, tz) == expected, at
         assert hour_start(at + timedelta(seconds=59, microseconds=999999), tz) == expected
+        at += MINUTE
+
+
+@pytest.mark.parametrize("tz, begin", TRANSITION_DAYS)
+def test_hour_bounds_every_minute_matches_brute_force(tz: ZoneInfo, begin: datetime) -> None:
+    """[start, end) is the bucket holding `at` and ends where the next bucket starts."""
+    end = begin + timedelta(hours=26)
+    buckets = _reference_buckets(tz, begin - 2 * HOUR, end + 2 * HOUR)
+    at = begin
+    while at < end:
+        first = max(b for b in buckets if b <= at)
+        assert hour_bounds(at, tz) == (first, min(b for b in buckets if b > at)), at
         at += MINUTE
 
 
