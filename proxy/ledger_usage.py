@@ -220,36 +220,18 @@ class UsageStore:
             [k for k, size in state.parts.items()
              if size is None and before_parts.get(k) is not None],
         )  # fmt: skip
-        await conn.executemany(
-            "INSERT INTO storage_hourly VALUES (?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET byte_seconds = byte_seconds + excluded.byte_seconds",
-            [(_text(h), t, b, bs) for (h, t, b), bs in state.hourly.items() if bs],
-        )
-        await conn.executemany(
-            "UPDATE bucket_storage SET objects = ?, object_bytes = ?, parts = ?, part_bytes = ?,"
-            " since = ? WHERE bucket = ?",
-            [(st.objects, st.object_bytes, st.parts, st.part_bytes, _text(st.since), st.bucket)
-             for st in state.buckets.values()],
-        )  # fmt: skip
+        await _write_storage(conn, state)
 
     async def _integrate(
         self, conn: aiosqlite.Connection, st: BucketStorage, until: datetime
     ) -> None:
-        """Move the bucket's `since` to `until`, adding what it held meanwhile by the hour."""
+        """Move the bucket's `since` to `until`, adding what it held meanwhile by the hour (the
+        same integration a flush does: storagefold.integrate)."""
         if until <= st.since:
             return
-        if st.bytes:
-            await conn.executemany(
-                "INSERT INTO storage_hourly VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET byte_seconds = byte_seconds + excluded.byte_seconds",
-                [
-                    (_text(hour), st.tenant_id, st.bucket, st.bytes * micros // MICROS)
-                    for hour, micros in split_by_hour(st.since, until, self._tz)
-                ],
-            )
-        await conn.execute(
-            "UPDATE bucket_storage SET since = ? WHERE bucket = ?", (_text(until), st.bucket)
-        )
+        state = storagefold.StorageState({st.bucket: st}, {}, {})
+        storagefold.integrate(state, st, until, self._tz)
+        await _write_storage(conn, state)
 
     async def start_bucket(
         self, conn: aiosqlite.Connection, bucket: str, tenant_id: int, *, now: datetime
@@ -463,3 +445,19 @@ def _chunks(items: list[T], size: int = 400) -> Iterator[list[T]]:
 async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
     async with conn.execute(sql, params) as cur:
         return list(await cur.fetchall())
+
+
+async def _write_storage(conn: aiosqlite.Connection, state: storagefold.StorageState) -> None:
+    """Write back what a fold left: byte-seconds added per hour, each bucket's totals and
+    `since`."""
+    await conn.executemany(
+        "INSERT INTO storage_hourly VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET byte_seconds = byte_seconds + excluded.byte_seconds",
+        [(_text(h), t, b, bs) for (h, t, b), bs in state.hourly.items() if bs],
+    )
+    await conn.executemany(
+        "UPDATE bucket_storage SET objects = ?, object_bytes = ?, parts = ?, part_bytes = ?,"
+        " since = ? WHERE bucket = ?",
+        [(st.objects, st.object_bytes, st.parts, st.part_bytes, _text(st.since), st.bucket)
+         for st in state.buckets.values()],
+    )  # fmt: skip

@@ -65,7 +65,7 @@ def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
         st = state.buckets.get(e.bucket)
         if st is None:
             continue
-        st = _integrate(state, st, e.at, tz)
+        st = integrate(state, st, e.at, tz)
         d_objects = d_object_bytes = d_parts = d_part_bytes = 0
         match e:
             case ObjectPut(bucket=b, key=k, size=size):
@@ -95,7 +95,7 @@ def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
         )
 
 
-def _integrate(
+def integrate(
     state: StorageState, st: BucketStorage, until: datetime, tz: ZoneInfo
 ) -> BucketStorage:
     """Move `since` to `until`, adding what the bucket held meanwhile by the hour. An event
