@@ -24,6 +24,7 @@ from yarl import URL
 
 from proxy.config import UpstreamSettings
 from proxy.s3errors import S3Error, S3ErrorCode
+from proxy.sigv4 import EMPTY_SHA256
 
 #: RFC 9110 section 7.6.1 connection-specific headers, plus the ones the proxy recomputes itself.
 HOP_BY_HOP = frozenset(
@@ -86,6 +87,12 @@ class UpstreamRequest:
     # (x-amz-trailer name, decoded length).
     trailer: tuple[str, int] | None = None
     extra_headers: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def own(cls, method: str, path: str, query: str = "") -> UpstreamRequest:
+        """A bodiless request BillFlow makes on its own behalf (HEAD probes, listings)."""
+        return cls(method, path, query, headers=[], payload_hash=EMPTY_SHA256,
+                   content_length=None, body=None)  # fmt: skip
 
 
 def forwardable_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

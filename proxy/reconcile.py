@@ -102,14 +102,10 @@ class Reconciler:
 
     async def _get(self, bucket: str, key: str | None, params: dict[str, str]) -> bytes:
         raw_query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
-        request = UpstreamRequest(
-            method="GET",
-            path=addressing.upstream_path(addressing.Target(bucket, key, "path")),
-            query=sigv4.canonical_query_string(raw_query),
-            headers=[],
-            payload_hash=sigv4.EMPTY_SHA256,
-            content_length=None,
-            body=None,
+        request = UpstreamRequest.own(
+            "GET",
+            addressing.upstream_path(addressing.Target(bucket, key, "path")),
+            sigv4.canonical_query_string(raw_query),
         )
         async with await self._upstream.open(request) as resp:
             body = await resp.read()

@@ -400,16 +400,10 @@ async def _size_upstream(
     request: web.Request, bucket: str, key: str, version_id: str | None
 ) -> int | None:
     """HeadObject upstream: the object's size, or None when it is not there."""
-    probe = UpstreamRequest(
-        method="HEAD",
-        path=addressing.upstream_path(addressing.Target(bucket, key, "path")),
-        query=(
-            "" if version_id is None else "versionId=" + urllib.parse.quote(version_id, safe="")
-        ),
-        headers=[],
-        payload_hash=sigv4.EMPTY_SHA256,
-        content_length=None,
-        body=None,
+    probe = UpstreamRequest.own(
+        "HEAD",
+        addressing.upstream_path(addressing.Target(bucket, key, "path")),
+        "" if version_id is None else "versionId=" + urllib.parse.quote(version_id, safe=""),
     )
     async with await request.app[UPSTREAM].open(probe) as resp:
         if resp.status == 200 and resp.content_length is not None:
@@ -419,15 +413,7 @@ async def _size_upstream(
 
 async def _exists_upstream(request: web.Request, target: addressing.Target) -> bool:
     """HeadBucket upstream: anything but 404 means the name is not free to take."""
-    probe = UpstreamRequest(
-        method="HEAD",
-        path=addressing.upstream_path(target),
-        query="",
-        headers=[],
-        payload_hash=sigv4.EMPTY_SHA256,
-        content_length=None,
-        body=None,
-    )
+    probe = UpstreamRequest.own("HEAD", addressing.upstream_path(target))
     async with await request.app[UPSTREAM].open(probe) as resp:
         return resp.status != 404
 

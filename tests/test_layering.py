@@ -54,7 +54,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
         "usage",
     },
     "effects": {"authz", "bodies", "s3errors", "s3xml", "usage"},
-    "forward": {"config", "s3errors"},
+    "forward": {"config", "s3errors", "sigv4"},
     "cache": set(),
     "exchange": set(),
     "bodies": {"payload", "authn", "exchange", "forward", "log", "s3errors"},
