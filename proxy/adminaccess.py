@@ -29,6 +29,7 @@ from proxy.adminhttp import (
     page_limit,
     path_int,
     read_body,
+    tenant_or_404,
 )
 from proxy.admintenants import TENANT
 from proxy.ledger import BucketTaken
@@ -41,18 +42,11 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _KEY_ID = "{access_key_id:[A-Z0-9]{20}}"
 
 
-async def _require_tenant(request: web.Request) -> int:
-    tenant_id = path_int(request, "tenant_id")
-    if await request.app[LEDGER].get_tenant(tenant_id) is None:
-        raise AdminError(404, "NotFound", f"no tenant with id {tenant_id}")
-    return tenant_id
-
-
 @routes.get(TENANT + "/keys")
 async def list_keys(request: web.Request) -> web.Response:
     """Newest state of each key, secrets never included; ordered by access key id."""
     limit = page_limit(request)
-    tenant_id = await _require_tenant(request)
+    tenant_id = (await tenant_or_404(request)).id
     keys = await request.app[LEDGER].list_access_keys(
         tenant_id, after=request.query.get("after", ""), limit=limit + 1
     )
@@ -83,7 +77,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 @routes.get(TENANT + "/buckets")
 async def list_buckets(request: web.Request) -> web.Response:
     limit = page_limit(request)
-    tenant_id = await _require_tenant(request)
+    tenant_id = (await tenant_or_404(request)).id
     buckets = await request.app[LEDGER].list_buckets(
         tenant_id, after=request.query.get("after", ""), limit=limit + 1
     )

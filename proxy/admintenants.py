@@ -16,7 +16,6 @@ from proxy.adminhttp import (
     LEDGER,
     ON_BUCKET_OWNER_CHANGED,
     ON_KEY_REVOKED,
-    AdminError,
     Field,
     forget,
     page,
@@ -26,8 +25,8 @@ from proxy.adminhttp import (
     query_flag,
     read_body,
     tenant_json,
+    tenant_or_404,
 )
-from proxy.ledger import Tenant
 from proxy.records import TenantStatus
 
 routes = web.RouteTableDef()
@@ -50,14 +49,6 @@ _UPDATE = {"name": Field(str), **_BILLING}
 _QUOTA = {"storage_quota_bytes": Field(int, required=True)}
 
 
-async def _tenant_or_404(request: web.Request) -> Tenant:
-    tenant_id = path_int(request, "tenant_id")
-    tenant = await request.app[LEDGER].get_tenant(tenant_id)
-    if tenant is None:
-        raise AdminError(404, "NotFound", f"no tenant with id {tenant_id}")
-    return tenant
-
-
 @routes.get("/admin/tenants")
 async def list_tenants(request: web.Request) -> web.Response:
     limit = page_limit(request)
@@ -77,7 +68,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 @routes.get(TENANT)
 async def get_tenant(request: web.Request) -> web.Response:
-    return web.json_response(tenant_json(await _tenant_or_404(request)))
+    return web.json_response(tenant_json(await tenant_or_404(request)))
 
 
 @routes.patch(TENANT)
@@ -86,7 +77,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     A GSTIN sets the billing state to its own; a state must agree with the GSTIN."""
     body = await read_body(request, _UPDATE)
     if not body:
-        return web.json_response(tenant_json(await _tenant_or_404(request)))
+        return web.json_response(tenant_json(await tenant_or_404(request)))
     tenant = await request.app[LEDGER].update_tenant(
         path_int(request, "tenant_id"), now=request.app[CLOCK](), **body
     )
