@@ -87,6 +87,8 @@ class Alerts:
         end = day_start(now, tz)
         start = day_start(end - timedelta(hours=1), tz)
         day = start.astimezone(tz).date()
+        if await self._ledger.billing.mail_for("digest", day.isoformat()) is not None:
+            return False  # queued by an earlier run (the job checks twice an hour)
         per_tenant = await self._ledger.usage.call_totals("tenant", start, end)
         calls_by: dict[int, int] = {}
         bytes_in = bytes_out = 0
