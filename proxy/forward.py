@@ -1,13 +1,14 @@
-"""Forwarding to the upstream S3 store: re-sign with botocore, stream both ways.
+"""Forwarding to the upstream S3 store: re-sign (upsign.py), stream both ways.
 
-Owns: the one pooled aiohttp ClientSession, which request headers travel upstream and which response
-headers come back (hop-by-hop headers never do, either way), the botocore SigV4 signature with the
-upstream's credentials, and turning upstream failures (refused, reset, timed out) into
-`503 ServiceUnavailable`. Does not own: verifying the tenant (sigv4/payload did that before any byte
-gets here) or deciding whether the request is allowed.
+Owns: the one pooled aiohttp ClientSession, which request headers travel upstream and which
+response headers come back (hop-by-hop headers never do, either way), signing each request with
+the upstream's credentials (upsign.py, held to botocore's signer byte for byte), and turning
+upstream failures (refused, reset, timed out) into `503 ServiceUnavailable`. Does not own:
+verifying the tenant (sigv4/payload did that before any byte gets here) or deciding whether the
+request is allowed.
 
 The upstream is always addressed path-style (`/bucket/key`), with the path encoded per the SigV4
-rule and the query in canonical form, so what botocore signs is exactly what the upstream
+rule and the query in canonical form, so what is signed is exactly what the upstream
 canonicalises.
 """
 
@@ -17,14 +18,12 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import aiohttp
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from yarl import URL
 
 from proxy.config import UpstreamSettings
 from proxy.s3errors import S3Error, S3ErrorCode
 from proxy.sigv4 import EMPTY_SHA256
+from proxy.upsign import UpstreamSigner
 
 #: RFC 9110 section 7.6.1 connection-specific headers, plus the ones the proxy recomputes itself.
 HOP_BY_HOP = frozenset(
@@ -60,17 +59,6 @@ _NOT_RETURNED = HOP_BY_HOP | {"content-length"}
 
 #: aiohttp would otherwise add these on its own; what the tenant sent (or didn't) is what goes up.
 _SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
-
-
-class _Signer(S3SigV4Auth):
-    """botocore's S3 signer, told the payload hash instead of reading the (streamed) body."""
-
-    def __init__(self, credentials: Credentials, region: str, payload_hash: str) -> None:
-        super().__init__(credentials, "s3", region)
-        self._payload_hash = payload_hash
-
-    def payload(self, request: AWSRequest) -> str:
-        return self._payload_hash
 
 
 @dataclass
@@ -125,7 +113,9 @@ class Upstream:
     def __init__(self, settings: UpstreamSettings, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._session = session
-        self._credentials = Credentials(settings.access_key_id, settings.secret_access_key)
+        self._signer = UpstreamSigner(
+            settings.access_key_id, settings.secret_access_key, settings.region
+        )
         self._base = URL(settings.endpoint)
         self._host = self._base.raw_authority
 
@@ -150,25 +140,24 @@ class Upstream:
         url = f"{self._settings.endpoint}{req.path}"
         if req.query:
             url = f"{url}?{req.query}"
-        aws = AWSRequest(method=req.method, url=url)
-        aws.headers["Host"] = self._host
+        headers = [("Host", self._host)]
         codings = ""
         for name, value in forwardable_request_headers(req.headers):
             if req.trailer is not None and name.lower() == "content-encoding":
                 codings = value
                 continue
-            aws.headers.add_header(name, value)
-        for name, value in req.extra_headers or ():
-            aws.headers.add_header(name, value)
+            headers.append((name, value))
+        headers.extend(req.extra_headers or ())
         if req.trailer is not None:
             trailer, decoded_length = req.trailer
-            aws.headers["Content-Encoding"] = f"aws-chunked,{codings}" if codings else "aws-chunked"
-            aws.headers["x-amz-decoded-content-length"] = str(decoded_length)
-            aws.headers["x-amz-trailer"] = trailer
+            encoding = f"aws-chunked,{codings}" if codings else "aws-chunked"
+            headers.append(("Content-Encoding", encoding))
+            headers.append(("x-amz-decoded-content-length", str(decoded_length)))
+            headers.append(("x-amz-trailer", trailer))
         if req.content_length is not None:
-            aws.headers["Content-Length"] = str(req.content_length)
-        _Signer(self._credentials, self._settings.region, req.payload_hash).add_auth(aws)
-        return url, list(aws.headers.items())
+            headers.append(("Content-Length", str(req.content_length)))
+        signed = self._signer.sign(req.method, req.path, req.query, headers, req.payload_hash)
+        return url, signed
 
     async def open(self, req: UpstreamRequest) -> aiohttp.ClientResponse:
         """Send `req`; failures to reach or hear from the upstream become ServiceUnavailable.
