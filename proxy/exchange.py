@@ -37,6 +37,8 @@ _SIGNATURE_PARAM = re.compile(r"((?:^|[?&])(?:X-Amz-Signature|Signature)=)[^&]*"
 
 
 def loggable_target(raw_path: str) -> str:
+    if "=" not in raw_path:  # no parameter with a value, so no signature (most object requests)
+        return raw_path
     return _SIGNATURE_PARAM.sub(r"\1REDACTED", raw_path)
 
 

@@ -29,6 +29,7 @@ class Metrics:
     def __init__(self, storage: StorageReader | None = None) -> None:
         self.registry = CollectorRegistry()
         self._storage_reader = storage
+        self._series: dict[tuple[str, int], tuple[Counter, Counter, Counter, Histogram]] = {}
         r = self.registry
         self.requests = Counter(
             "billflow_s3_requests", "S3 requests answered, by operation and HTTP status.",
@@ -80,12 +81,23 @@ class Metrics:
     def observe(
         self, operation: str, status: int, bytes_in: int, bytes_out: int, seconds: float
     ) -> None:
-        self.requests.labels(operation, str(status)).inc()
+        # Label lookups cost more than the updates: each (operation, status) pair's series are
+        # looked up once (both sets are small and bounded: botocore's operations, HTTP codes).
+        series = self._series.get((operation, status))
+        if series is None:
+            series = self._series[operation, status] = (
+                self.requests.labels(operation, str(status)),
+                self.bytes_received.labels(operation),
+                self.bytes_sent.labels(operation),
+                self.latency.labels(operation),
+            )
+        requests, received, sent, latency = series
+        requests.inc()
         if bytes_in:
-            self.bytes_received.labels(operation).inc(bytes_in)
+            received.inc(bytes_in)
         if bytes_out:
-            self.bytes_sent.labels(operation).inc(bytes_out)
-        self.latency.labels(operation).observe(seconds)
+            sent.inc(bytes_out)
+        latency.observe(seconds)
 
     def flushed(self, size: int, lag_seconds: float, duration_seconds: float) -> None:
         self.flush_batch.observe(size)

@@ -66,6 +66,7 @@ _SIGV2 = (
 )
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/._~-]*")
 _AMZ_FORMAT = "%Y%m%dT%H%M%SZ"
 _SKEW = timedelta(minutes=15)  # [HDR]/S3: requests more than 15 minutes off are refused
 
@@ -113,6 +114,8 @@ def canonical_uri(raw_path: str) -> str:
     # [HDR] CanonicalURI: UriEncode of the absolute path with '/' kept, and "You do not normalize
     # URI paths for requests to Amazon S3" ('//', '.', '..' and a trailing '/' all stay).
     # Decoding per segment keeps an encoded '%2F' inside a key segment as '%2F'.
+    if _UNRESERVED_PATH.fullmatch(raw_path):  # nothing to decode or encode: the usual path
+        return raw_path or "/"
     segments = (raw_path or "/").split("/")
     return "/".join(aws_uri_encode(_decode(s), encode_slash=True) for s in segments)
 
@@ -196,7 +199,7 @@ def _credential(value: str, presigned: bool) -> list[str]:
         detail = 'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/'
         raise _malformed(presigned, detail + 'aws4_request".', credential=True)
     date = parts[1]
-    if not re.fullmatch(r"[0-9]{8}", date) or _parse_time(date + "T000000Z") is None:
+    if not _valid_scope_date(date):
         detail = (
             f'incorrect date format "{date}". This date in the credential must be in the format'
         )
@@ -205,6 +208,12 @@ def _credential(value: str, presigned: bool) -> list[str]:
         detail = f'incorrect terminal "{parts[4]}". This endpoint uses "aws4_request".'
         raise _malformed(presigned, detail, credential=True)
     return parts
+
+
+@lru_cache(maxsize=64)
+def _valid_scope_date(date: str) -> bool:
+    # Cached: every request of a day carries the same one.
+    return bool(re.fullmatch(r"[0-9]{8}", date)) and _parse_time(date + "T000000Z") is not None
 
 
 def _parse_time(value: str) -> datetime | None:
@@ -255,6 +264,8 @@ def _header_time(hdrs: dict[str, str]) -> tuple[datetime, str]:
     at: datetime | None = None
     if "x-amz-date" in hdrs:
         at = _parse_time(hdrs["x-amz-date"])
+        if at is not None:  # UTC already, and the value is the basic format itself
+            return at, hdrs["x-amz-date"]
     elif "date" in hdrs:
         try:
             at = parsedate_to_datetime(hdrs["date"])

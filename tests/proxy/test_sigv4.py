@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import hmac
 import random
+import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -260,6 +261,11 @@ def test_aws_uri_encode_reserved_bytes_percent_encoded(
 )
 def test_canonical_uri_segments_aws_encoded_not_normalised(raw_path: str, expected: str) -> None:
     assert sigv4.canonical_uri(raw_path) == expected
+
+
+def test_canonical_uri_unreserved_path_is_itself() -> None:
+    unreserved = "/" + string.ascii_letters + string.digits + "-._~/x//"
+    assert sigv4.canonical_uri(unreserved) == unreserved
 
 
 @pytest.mark.parametrize("raw_path", ["/bucket/%FF", "/bucket/%C3", "/bucket/\udcff"])
