@@ -55,6 +55,8 @@ class Meter:
         self._overrides = dict(class_overrides or {})
         routing.check_overrides(self._overrides)
         self._batch = Batch()
+        #: (hour, tenant, key, bucket, operation, HTTP status) -> the batch's counters for it.
+        self._index: dict[tuple[datetime, int, str, str, str, int], Counts] = {}
         self._oldest: float | None = None  # monotonic time of the batch's first entry
         #: tenant id -> bytes written but not yet in the ledger (pending and being flushed).
         self._growth: dict[int, int] = {}
@@ -86,13 +88,20 @@ class Meter:
         bytes_out: int,
     ) -> None:
         """An authenticated request ended (answered, refused, or cut off mid-body)."""
-        key = CallKey(
-            self._hour_of(at), tenant_id, access_key_id, bucket, operation,
-            routing.billing_class(operation, self._overrides), status_class(status),
-        )  # fmt: skip
-        counts = self._batch.calls.get(key)
+        hour = self._hour_of(at)
+        # Most calls repeat a grain already in the batch: a plain tuple finds its counters
+        # without building (and hashing) a CallKey per request.
+        index = (hour, tenant_id, access_key_id, bucket, operation, status)
+        counts = self._index.get(index)
         if counts is None:
-            counts = self._batch.calls[key] = Counts()
+            key = CallKey(
+                hour, tenant_id, access_key_id, bucket, operation,
+                routing.billing_class(operation, self._overrides), status_class(status),
+            )  # fmt: skip
+            counts = self._batch.calls.get(key)
+            if counts is None:
+                counts = self._batch.calls[key] = Counts()
+            counts = self._index[index] = counts
         counts.calls += 1
         counts.bytes_in += bytes_in
         counts.bytes_out += bytes_out
@@ -130,6 +139,7 @@ class Meter:
         if not self._batch:
             return None
         batch, self._batch = self._batch, Batch()
+        self._index = {}
         oldest, self._oldest = self._oldest, None
         growth, self._growth = self._growth, {}
         self._flushing_growth = growth
@@ -139,6 +149,7 @@ class Meter:
         except BaseException:
             batch.merge_before(self._batch)
             self._batch = batch
+            self._index = {}  # it points into the batch just merged away
             self._oldest = oldest
             for tenant_id, grown in self._growth.items():
                 growth[tenant_id] = growth.get(tenant_id, 0) + grown

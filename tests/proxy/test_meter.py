@@ -404,6 +404,27 @@ async def test_meter_flush_failing_twice_then_delivers_exactly_once() -> None:
     assert await meter.flush(sink) is None
 
 
+async def test_meter_flush_failure_calls_before_during_and_after_all_counted() -> None:
+    """The same grain metered before a failed flush, during it and after it: one counter."""
+    meter = Meter(KOLKATA)
+    _call(meter, bytes_out=1)
+
+    async def failing(batch: Batch) -> None:
+        _call(meter, bytes_out=2)
+        raise ConnectionError("ledger unavailable")
+
+    with pytest.raises(ConnectionError):
+        await meter.flush(failing)
+    _call(meter, bytes_out=4)
+    _call(meter, bytes_out=8)
+    sink = Sink()
+    await meter.flush(sink)
+    assert sink.batches[0].calls == {_key(): Counts(4, 0, 15)}
+    _call(meter, bytes_out=16)  # a fresh batch after a successful flush
+    await meter.flush(sink)
+    assert sink.batches[1].calls == {_key(): Counts(1, 0, 16)}
+
+
 # -- running -------------------------------------------------------------------------------
 
 
