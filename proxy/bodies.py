@@ -14,7 +14,9 @@ request is allowed to do (authn, isolation).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +33,40 @@ from proxy.s3errors import S3Error, S3ErrorCode
 READ_SIZE = 256 * 1024
 #: Upstream answers up to this size are read whole and sent back in one write.
 SMALL_BODY_BYTES = 64 * 1024
+#: Large bodies are digested off the event loop in batches of this many decoded bytes: the loop
+#: forwards one batch while a worker thread digests the previous one. Measured on 2 cores
+#: (256 MiB signed PUT, fast sink): 1 MiB batches gained nothing, 4 MiB took the loop thread
+#: from ~1.4 to ~0.85 CPU-s/GiB and throughput up ~15%, 8-16 MiB did worse again.
+OFFLOAD_BYTES = 4 * 1024 * 1024
+
+
+class DigestWorkers:
+    """Threads that bring large bodies' SHA-256 and MD5 up to date off the event loop (hashlib
+    releases the GIL on large buffers), and the slots that bound how many bodies use them at
+    once: a body using one holds up to 2 x OFFLOAD_BYTES (the batch being digested and the
+    next). Bodies that find no free slot are digested inline, as small ones always are."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="billflow-digest")
+        self._free = workers
+
+    def acquire(self) -> bool:
+        if self._free == 0:
+            return False
+        self._free -= 1
+        return True
+
+    def release(self) -> None:
+        self._free += 1
+
+    def digest(self, decoder: payload.BodyDecoder) -> asyncio.Future[None]:
+        """Digest what `decoder` deferred so far, in a worker thread."""
+        segments = decoder.take_deferred()
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, decoder.update_digests, segments)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class BodyPump:
@@ -49,12 +85,14 @@ class BodyPump:
         send_continue: bool,
         reframe: payload.TrailerReframer | None = None,
         prefetched: bytes | None = None,
+        digests: DigestWorkers | None = None,
     ) -> None:
         self._request = request
         self._decoder = decoder
         self._exchange = exchange
         self._reframe = reframe
         self._prefetched = prefetched
+        self._digests = digests
         self.send_continue = send_continue
         self.error: S3Error | None = None
 
@@ -68,11 +106,10 @@ class BodyPump:
             chunks = (
                 _read_chunks(self._request) if self._prefetched is None else _one(self._prefetched)
             )
-            async for data in chunks:
-                out = self._decoder.feed(data)
-                if out:
-                    self._exchange.bytes_in += len(out)
-                    yield out
+            async with contextlib.aclosing(self._decoded(chunks)) as decoded:
+                async for data in decoded:
+                    self._exchange.bytes_in += len(data)
+                    yield data
             tail = self._decoder.finish()
             self._exchange.bytes_in += len(tail)
             if self._reframe is not None:
@@ -86,6 +123,31 @@ class BodyPump:
             # The tenant's connection ended before the declared body did.
             self.error = S3Error(S3ErrorCode.IncompleteBody)
             raise self.error from e
+
+    async def _decoded(self, chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
+        """The decoded bytes safe to forward; with a digest worker slot, digested off the loop
+        one batch at a time (so every digest sees the bytes in order), all of them before the
+        decoder's `finish`."""
+        workers = self._digests
+        if workers is None or not self._decoder.defer_digests() or not workers.acquire():
+            async for data in chunks:
+                if out := self._decoder.feed(data):
+                    yield out
+            return
+        digesting: asyncio.Future[None] | None = None
+        try:
+            async for data in chunks:
+                out = self._decoder.feed(data)
+                if self._decoder.deferred_bytes >= OFFLOAD_BYTES:
+                    if digesting is not None:
+                        await digesting
+                    digesting = workers.digest(self._decoder)
+                if out:
+                    yield out
+            if digesting is not None:
+                await digesting
+        finally:
+            workers.release()
 
     async def drain(self) -> None:
         """Read and check a body that must decode to nothing (aws-chunked, 0 bytes declared)."""

@@ -98,6 +98,9 @@ class BodyDecoder:
             self._updates.append(self._cks.update)
         self._ready: list[Segment] = []  # decoded and checked so far; the newest one is held
         self._error: S3Error | None = None
+        self._deferring = False
+        self._deferred: list[Segment] = []  # emitted, not yet seen by the digests
+        self.deferred_bytes = 0
 
     @property
     def trailer_algorithm(self) -> str | None:
@@ -111,9 +114,30 @@ class BodyDecoder:
             self._emit(data)
         return self._release()
 
+    def defer_digests(self) -> bool:
+        """When the body has a SHA-256 or MD5 to check: from now on decoded bytes wait for
+        `update_digests` instead of being digested as they are emitted, so a caller can digest
+        them off the event loop in batches (hashlib releases the GIL on large buffers). One
+        batch at a time, in order; `finish` digests whatever is left itself, so it must not run
+        while a batch is still being digested. Returns whether digests are deferred (a body
+        with only a CRC checksum is not: zlib and awscrt are fast, and measured no gain)."""
+        self._deferring = self._sha is not None or self._md5 is not None
+        return self._deferring
+
+    def take_deferred(self) -> list[Segment]:
+        taken, self._deferred, self.deferred_bytes = self._deferred, [], 0
+        return taken
+
+    def update_digests(self, segments: list[Segment]) -> None:
+        for segment in segments:
+            for update in self._updates:
+                update(segment)
+
     def finish(self) -> bytes:
         if self._error is not None:
             raise self._error
+        if self._deferred:
+            self.update_digests(self.take_deferred())
         try:
             self._end()
             self._verify()
@@ -125,8 +149,12 @@ class BodyDecoder:
         return out
 
     def _emit(self, segment: Segment) -> None:
-        for update in self._updates:
-            update(segment)
+        if self._deferring:
+            self._deferred.append(segment)
+            self.deferred_bytes += len(segment)
+        else:
+            for update in self._updates:
+                update(segment)
         self.decoded_length += len(segment)
         self._ready.append(segment)
 

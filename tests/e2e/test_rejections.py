@@ -324,12 +324,14 @@ def test_unsigned_amz_header_is_refused(wire: Wire, upstream_s3: Any, bucket: st
     assert_not_stored(upstream_s3, bucket, "k")
 
 
+@pytest.mark.parametrize("size", [2 * MiB, 9 * MiB], ids=["2MiB", "9MiB-digested-off-loop"])
 def test_body_changed_in_sha256_mode_answers_content_sha256_mismatch(
-    wire: Wire, upstream_s3: Any, bucket: str
+    wire: Wire, upstream_s3: Any, bucket: str, size: int
 ) -> None:
-    """A 2 MiB body whose last byte differs from the one hashed into x-amz-content-sha256 gets
-    400 XAmzContentSHA256Mismatch and is never stored."""
-    data = os.urandom(2 * MiB)
+    """A body whose last byte differs from the one hashed into x-amz-content-sha256 gets 400
+    XAmzContentSHA256Mismatch and is never stored; 9 MiB is past bodies.OFFLOAD_BYTES, so
+    its SHA-256 is computed by the digest workers in batches."""
+    data = os.urandom(size)
     signed = simple_put(wire, key_path(bucket, "k"), data)
     tampered = data[:-1] + bytes([data[-1] ^ 1])
     rejected(wire.send(signed, tampered), 400, "XAmzContentSHA256Mismatch", wire)

@@ -781,3 +781,54 @@ def test_decoder_random_chunk_layout_random_split_decodes_original(
     output, decoder = decode(Case(payload_hash, body, chunked(len(data), trailer)), "random")
     assert output == data
     assert decoder.checksums == ({} if trailer is None else {"crc32c": b64digest("crc32c", data)})
+
+
+# -- digests deferred to a worker (bodies.DigestWorkers) -----------------------------------------
+
+
+def _decode_deferred(case: Case, split: str, seed: int) -> tuple[bytes, BodyDecoder, bool]:
+    """Decode with digests deferred, brought up to date in batches at random points (as a
+    worker thread would, one batch at a time), the rest by finish()."""
+    decoder, out, rng = case.decoder(), bytearray(), random.Random(seed)
+    deferring = decoder.defer_digests()
+    for piece in pieces(case.body, split):
+        out += decoder.feed(piece)
+        if rng.random() < 0.3:
+            decoder.update_digests(decoder.take_deferred())
+    out += decoder.finish()
+    return bytes(out), decoder, deferring
+
+
+@pytest.mark.parametrize("split", ["whole", "random"])
+@pytest.mark.parametrize("name", VALID)
+def test_deferred_digests_valid_body_decodes_the_same(name: str, split: str) -> None:
+    case, expected = VALID[name]
+    inline = decode(case, split)[1]
+    out, decoder, _ = _decode_deferred(case, split, seed=len(name))
+    assert out == expected
+    assert decoder.checksums == inline.checksums
+    assert decoder.deferred_bytes == 0
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_deferred_digests_bad_body_raises_the_same_answer(name: str) -> None:
+    case, code, message, _ = BAD[name]
+    with pytest.raises(S3Error) as info:
+        _decode_deferred(case, "random", seed=len(name))
+    assert info.value.code is code
+    if message is not None:
+        assert info.value.message == message
+
+
+def test_defer_digests_only_for_sha256_or_md5() -> None:
+    md5 = base64.b64encode(hashlib.md5(TEST).digest()).decode()
+    assert make_decoder(hashlib.sha256(TEST).hexdigest(), {}).defer_digests()
+    assert make_decoder(UNSIGNED_PAYLOAD, {"content-md5": md5}).defer_digests()
+    # CRC checksums only (zlib, awscrt) or nothing to digest: hashing stays inline.
+    crc = {"x-amz-checksum-crc32": CRC_TEST}
+    assert not make_decoder(UNSIGNED_PAYLOAD, crc).defer_digests()
+    assert not make_decoder(UNSIGNED_PAYLOAD, {}).defer_digests()
+    decoder = make_decoder(UNSIGNED_PAYLOAD, crc)
+    decoder.defer_digests()
+    decoder.feed(TEST)
+    assert decoder.deferred_bytes == 0 and decoder.take_deferred() == []

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import random
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.httpchecksum import _CHECKSUM_CLS, AwsChunkedWrapper
 from multidict import CIMultiDict
 
-from proxy import config, s3app, sigv4
+from proxy import bodies, config, s3app, sigv4
 from proxy.crypto import SecretBox
 from proxy.ledger import Credentials, Ledger
 
@@ -221,6 +222,66 @@ async def test_s3app_put_with_right_sha256_arrives_whole(
     assert seen.complete and seen.body == body
     assert seen.headers["Content-Length"] == str(len(body))
     assert seen.headers["Content-Type"] == "text/x-test"
+
+
+# Past bodies.OFFLOAD_BYTES: digested by the worker threads in batches.
+LARGE = random.Random(5).randbytes(bodies.OFFLOAD_BYTES * 2 + 12345)
+
+
+@pytest.mark.parametrize("where", [0, len(LARGE) // 2, len(LARGE) - 1])
+async def test_s3app_large_put_digested_off_loop_wrong_sha256_never_whole(
+    proxy: tuple[Client, Credentials, Recorder], where: int
+) -> None:
+    """A large body changed at its start, middle or end after signing: the batches the worker
+    digested do not let the last byte through before the whole SHA-256 is checked."""
+    client, creds, rec = proxy
+    headers = _signed(client, creds, "PUT", "/bucket-a/k", LARGE)
+    tampered = LARGE[:where] + bytes([LARGE[where] ^ 1]) + LARGE[where + 1 :]
+    resp = await client.put("/bucket-a/k", data=io.BytesIO(tampered), headers=headers)
+    root = await _error(resp)
+    assert (resp.status, root.findtext("Code")) == (400, "XAmzContentSHA256Mismatch")
+    if rec.requests:
+        await asyncio.wait_for(rec.done.wait(), 5)
+        assert not rec.requests[0].complete
+        assert len(rec.requests[0].body) < len(LARGE)
+
+
+async def test_s3app_large_put_digested_off_loop_wrong_md5_bad_digest(
+    proxy: tuple[Client, Credentials, Recorder],
+) -> None:
+    client, creds, _ = proxy
+    md5 = base64.b64encode(hashlib.md5(LARGE[1:]).digest()).decode()
+    headers = _signed(
+        client, creds, "PUT", "/bucket-a/k", LARGE, {"Content-MD5": md5},
+        payload_hash=sigv4.UNSIGNED_PAYLOAD,
+    )  # fmt: skip
+    resp = await client.put("/bucket-a/k", data=io.BytesIO(LARGE), headers=headers)
+    assert (resp.status, (await _error(resp)).findtext("Code")) == (400, "BadDigest")
+
+
+async def test_s3app_large_puts_beyond_the_worker_slots_digested_inline(
+    proxy: tuple[Client, Credentials, Recorder],
+) -> None:
+    """One worker slot, three large uploads at once: the two without a slot are digested on
+    the loop; all three arrive whole, and the slot is free again afterwards."""
+    client, creds, rec = proxy
+    app = client.server.app
+    assert app is not None
+    workers = app[s3app.DIGESTS]
+    taken = 0
+    while workers.acquire():  # take every slot but one
+        taken += 1
+    workers.release()
+    paths = [f"/bucket-a/k{i}" for i in range(3)]
+    puts = [
+        client.put(path, data=io.BytesIO(LARGE), headers=_signed(client, creds, "PUT", path, LARGE))
+        for path in paths
+    ]
+    for resp in await asyncio.gather(*puts):
+        assert resp.status == 200, await resp.text()
+    assert sorted(r.raw_path for r in rec.requests) == paths
+    assert all(r.complete and r.body == LARGE for r in rec.requests)
+    assert workers.acquire() and not workers.acquire()  # the one slot is free again
 
 
 @pytest.mark.parametrize(
