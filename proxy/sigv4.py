@@ -3,13 +3,13 @@
 Owns: canonicalisation (URI, query string, headers), parsing the Authorization header or the
 X-Amz-* query parameters into a `SigV4Request`, the checks S3 makes before it trusts a request
 (credential scope, clock, signature, unsigned x-amz-* headers), the signing key, the chain of
-chunk and trailer signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) bodies, and a small
-signer (`sign_headers`) built on the same canonical request. Header auth without
-x-amz-content-sha256 (curl 7.88 --aws-sigv4 signs a payload hash without sending it)
+chunk and trailer signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) bodies. Header auth
+without x-amz-content-sha256 (curl 7.88 --aws-sigv4 signs a payload hash without sending it)
 parses with the hash unknown: the gateway supplies it (`with_payload_hash`), else `verify` refuses.
 Does not own: finding the secret of an access key (the ledger, called between `parse` and
 `verify`), reading, hashing or de-framing the body (payload.py), SigV2 (sigv2.py), SigV4a, browser
-POST policies, or rendering errors (s3errors). Pure: no I/O; `now` is a parameter.
+POST policies, signing requests to the upstream (upsign.py), or rendering errors (s3errors).
+Pure: no I/O; `now` is a parameter.
 
 Doc sections cited below, all in the Amazon S3 API Reference, "Authenticating Requests (AWS
 Signature Version 4)": [HDR] "Signature Calculations for the Authorization Header: Transferring
@@ -556,45 +556,3 @@ def _mismatch(req: SigV4Request) -> S3Error:
         CanonicalRequest=req.canonical_request,
         CanonicalRequestBytes=_hex_bytes(req.canonical_request),
     )
-
-
-def sign_headers(
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: Sequence[tuple[str, str]],
-    *,
-    access_key_id: str,
-    secret: str,
-    region: str,
-    service: str = "s3",
-    payload_hash: str | None = None,
-) -> str:
-    """The Authorization value signing every header given, which must include host, x-amz-date
-    and x-amz-content-sha256 (the payload hash), as botocore's S3SigV4Auth sends them; or, as
-    curl does, `payload_hash` signed without that header."""
-    hdrs = _header_map(headers)
-    signed = tuple(sorted(hdrs))
-    amz_date = hdrs["x-amz-date"]
-    credential = [access_key_id, amz_date[:8], region, service, "aws4_request"]
-    request_at = _parse_time(amz_date)
-    assert request_at is not None, "x-amz-date must be an ISO 8601 basic timestamp"
-    req = _request(
-        method,
-        raw_path,
-        canonical_query_string(raw_query),
-        hdrs,
-        presigned=False,
-        credential=credential,
-        request_at=request_at,
-        amz_date=amz_date,
-        expires=None,
-        signed=signed,
-        signature="",
-        payload=hdrs["x-amz-content-sha256"] if payload_hash is None else payload_hash,
-        token=None,
-    )
-    key = signing_key(secret, req.scope_date, region, service)
-    signature = hmac_hex(key, req.string_to_sign).decode()
-    credentials = f"Credential={access_key_id}/{req.scope}, SignedHeaders={';'.join(signed)}"
-    return f"{ALGORITHM} {credentials}, Signature={signature}"

@@ -60,19 +60,49 @@ def botocore_headers(
     return list(request.headers.items())
 
 
-def test_aws_published_get_object_example_reproduced() -> None:
-    """The GET Object example of "Signature Calculations for the Authorization Header"."""
-    out = signer().sign(
-        "GET", "/test.txt", "", [("Host", HOST), ("Range", "bytes=0-9")], sigv4.EMPTY_SHA256
-    )
+WELCOME = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
+#: "Signature Calculations for the Authorization Header: Transferring Payload in a Single
+#: Chunk", its four examples: (method, path, query, headers, payload hash, signed, signature).
+AWS_EXAMPLES: dict[str, tuple[str, str, str, Headers, str, str, str]] = {
+    "GET Object": (
+        "GET", "/test.txt", "", [("Host", HOST), ("Range", "bytes=0-9")], sigv4.EMPTY_SHA256,
+        "host;range;x-amz-content-sha256;x-amz-date",
+        "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+    ),
+    "PUT Object": (
+        "PUT", "/test%24file.text", "",
+        [("Host", HOST), ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
+         ("x-amz-storage-class", "REDUCED_REDUNDANCY")],
+        WELCOME,
+        "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
+        "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+    ),
+    "GET Bucket Lifecycle": (
+        "GET", "/", "lifecycle=", [("Host", HOST)], sigv4.EMPTY_SHA256,
+        "host;x-amz-content-sha256;x-amz-date",
+        "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543",
+    ),
+    "GET Bucket (List Objects)": (
+        "GET", "/", "max-keys=2&prefix=J", [("Host", HOST)], sigv4.EMPTY_SHA256,
+        "host;x-amz-content-sha256;x-amz-date",
+        "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("example", AWS_EXAMPLES.values(), ids=AWS_EXAMPLES.keys())
+def test_aws_published_examples_reproduced(
+    example: tuple[str, str, str, Headers, str, str, str],
+) -> None:
+    method, path, query, headers, payload_hash, signed, signature = example
+    out = signer().sign(method, path, query, headers, payload_hash)
     assert dict(out)["Authorization"] == (
         f"AWS4-HMAC-SHA256 Credential={AKID}/20130524/us-east-1/s3/aws4_request, "
-        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        f"SignedHeaders={signed}, Signature={signature}"
     )
-    assert out[:2] == [("Host", HOST), ("Range", "bytes=0-9")]
+    assert out[: len(headers)] == headers
     assert dict(out)["X-Amz-Date"] == "20130524T000000Z"
-    assert dict(out)["X-Amz-Content-SHA256"] == sigv4.EMPTY_SHA256
+    assert dict(out)["X-Amz-Content-SHA256"] == payload_hash
 
 
 KEYS = [
