@@ -21,6 +21,7 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from sigkit import TRICKY_KEYS
 
 from proxy import sigv4
 from proxy.s3errors import S3Error, error_xml
@@ -351,23 +352,6 @@ def accept(method: str, signed: tuple[str, str, Headers]) -> sigv4.SigV4Request:
     assert req is not None
     sigv4.verify(req, SECRET, T0, region=REGION)
     return req
-
-
-TRICKY_KEYS = [
-    "plain.txt",
-    "with space.txt",
-    "plus+sign",
-    "100%",
-    "ünïcödé/ключ/鍵",
-    "emoji-😀",
-    "double//slash",
-    "trailing/",
-    "~tilde~",
-    "(parens)[brackets]{braces}",
-    "a=b&c?d#e;f:g@h,i$j!k'l*m",
-    "./dot/../dots",
-    "%2F literal",
-]
 
 
 @pytest.mark.parametrize("key", TRICKY_KEYS)
