@@ -30,13 +30,15 @@ from proxy.checksums import (
     new_checksum,
     parse_checksum_headers,
 )
+from proxy.payloadmodes import (
+    EMPTY_SHA256,
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+)
 from proxy.s3errors import S3Error, S3ErrorCode
 
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MIN_CHUNK_SIZE = 8192  # sigv4-streaming: "chunk size must be at least 8 KB", except the last
 MAX_LINE = 4096  # a chunk header or trailer line; MinIO's maxLineLength
 

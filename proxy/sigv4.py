@@ -30,15 +30,17 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
+# The payload modes are also sigv4's names for them (sigv4.UNSIGNED_PAYLOAD): re-exported.
+from proxy.payloadmodes import EMPTY_SHA256 as EMPTY_SHA256
+from proxy.payloadmodes import MODES
+from proxy.payloadmodes import STREAMING_SIGNED as STREAMING_SIGNED
+from proxy.payloadmodes import STREAMING_SIGNED_TRAILER as STREAMING_SIGNED_TRAILER
+from proxy.payloadmodes import STREAMING_UNSIGNED_TRAILER as STREAMING_UNSIGNED_TRAILER
+from proxy.payloadmodes import UNSIGNED_PAYLOAD as UNSIGNED_PAYLOAD
 from proxy.s3errors import S3Error
 from proxy.s3errors import S3ErrorCode as Code
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 MAX_EXPIRES_SECONDS = 604800  # [QRY] X-Amz-Expires: "maximum ... 604800 seconds (seven days)"
 # Query parameters of a presigned URL ([QRY]); the gateway strips them before forwarding.
 PRESIGN_PARAMS: frozenset[str] = frozenset(
@@ -46,9 +48,6 @@ PRESIGN_PARAMS: frozenset[str] = frozenset(
     "X-Amz-Signature X-Amz-Security-Token X-Amz-Content-Sha256".split()
 )
 _REQUIRED_PARAMS = PRESIGN_PARAMS - {"X-Amz-Security-Token", "X-Amz-Content-Sha256"}
-_PAYLOAD_MODES = frozenset(
-    (UNSIGNED_PAYLOAD, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER)
-)
 _ECDSA = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"  # SigV4a: valid for S3, not verified here
 # S3's own wording for a value outside the list (InvalidArgument, with ArgumentName/Value).
 _BAD_PAYLOAD_HASH = (
@@ -251,7 +250,7 @@ def _signature(value: str, presigned: bool) -> str:
 def _payload_hash(value: str) -> str:
     # [HDR] x-amz-content-sha256 is a hex SHA-256 or one of the payload modes. SigV4a modes are
     # valid for S3 but need an ECDSA signature we don't verify.
-    if value in _PAYLOAD_MODES or _HEX64.fullmatch(value):
+    if value in MODES or _HEX64.fullmatch(value):
         return value
     if value in (_ECDSA, _ECDSA + "-TRAILER"):
         raise S3Error(Code.NotImplemented, Header="x-amz-content-sha256")

@@ -15,10 +15,11 @@ STDLIB = sys.stdlib_module_names
 ALLOWED_INTERNAL: dict[str, set[str]] = {
     "s3errors": set(),
     "addressing": {"s3errors"},
-    "sigv4": {"s3errors"},
+    "payloadmodes": set(),
+    "sigv4": {"s3errors", "payloadmodes"},
     "chunksig": {"s3errors", "sigv4"},
     "checksums": {"s3errors"},
-    "payload": {"s3errors", "checksums"},
+    "payload": {"s3errors", "checksums", "payloadmodes"},
     "configtable": set(),
     "config_billing": {"configtable"},
     "config": {"configtable", "config_billing"},

@@ -832,3 +832,7 @@ def test_defer_digests_only_for_sha256_or_md5() -> None:
     decoder.defer_digests()
     decoder.feed(TEST)
     assert decoder.deferred_bytes == 0 and decoder.take_deferred() == []
+
+
+def test_empty_sha256_is_the_empty_bodys() -> None:
+    assert EMPTY_SHA256 == hashlib.sha256(b"").hexdigest()
