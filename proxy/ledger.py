@@ -40,6 +40,14 @@ __all__ = ["AccessKey", "Bucket", "BucketTaken", "Credentials", "Ledger", "Ledge
 # Each entry migrates the schema from version i to i+1; never edit a released entry, append one.
 # An entry runs statement by statement in one transaction with its data step (see `open`)
 # and the version bump, so a failure anywhere leaves the previous version intact.
+#: A new tenant's id: past every id ever used, deleted (archived) tenants' included. SQLite
+#: would otherwise hand the newest tenant's id to the next one after it is deleted, and the
+#: usage, storage, invoices and archive rows still keyed by it would become the new tenant's.
+_NEXT_TENANT_ID = (
+    "(SELECT 1 + MAX(COALESCE((SELECT MAX(id) FROM tenants), 0),"
+    " COALESCE((SELECT MAX(tenant_id) FROM tenant_archive), 0)))"
+)
+
 _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE tenants (
@@ -247,7 +255,8 @@ class Ledger:
             try:
                 row = await first_row(
                     conn,
-                    f"INSERT INTO tenants ({columns}) VALUES ({marks}) RETURNING {_TENANT}",
+                    f"INSERT INTO tenants (id, {columns}) VALUES ({_NEXT_TENANT_ID}, {marks})"
+                    f" RETURNING {_TENANT}",
                     tuple(values.values()),
                 )
             except sqlite3.IntegrityError:

@@ -348,6 +348,21 @@ async def test_ledger_delete_tenant_forced_removes_keys_and_ownership(ledger: Le
     assert await ledger.find_credentials(creds.key.access_key_id) is None
 
 
+async def test_ledger_tenant_ids_never_reused_after_deletion(ledger: Ledger) -> None:
+    """Deleting the newest tenant must not hand its id to the next one: usage, storage,
+    invoices and the archive stay keyed by the deleted tenant's id."""
+    a = await ledger.create_tenant("a", now=NOW)
+    b = await ledger.create_tenant("b", now=NOW)
+    await ledger.delete_tenant(b.id, now=LATER)
+    c = await ledger.create_tenant("c", now=LATER)
+    assert c.id > b.id > a.id
+    await ledger.delete_tenant(c.id, now=LATER)
+    await ledger.delete_tenant(a.id, now=LATER)  # no tenant left, only the archive
+    d = await ledger.create_tenant("d", now=LATER)
+    assert d.id > c.id
+    await ledger.delete_tenant(d.id, now=LATER)  # its archive row does not collide either
+
+
 async def test_ledger_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     """A failure at the last statement of a change rolls back the statements before it."""
     path = tmp_path / "l.sqlite3"
