@@ -104,17 +104,11 @@ class Alerts:
             tenant = await self._ledger.get_tenant(tenant_id)
             name = tenant.name if tenant else f"tenant {tenant_id} (deleted)"
             top.append(mailer.TenantDay(name, calls, stored.get(tenant_id, 0)))
-        failing = [
-            m
-            for m in await self._ledger.billing.list_mail(status="pending", limit=10_000)
-            if m.attempts > 0
-        ]
-        corrections = [
-            c for c in await self._ledger.usage.corrections(limit=100_000) if start <= c.at < end
-        ]
+        failing = await self._ledger.billing.count_retrying_mail()
+        corrections = await self._ledger.usage.count_corrections(start, end)
         facts = mailer.DigestFacts(
             day, sum(calls_by.values()), bytes_in, bytes_out, sum(stored.values()), tuple(top),
-            len(failing), len(corrections),
+            failing, corrections,
         )  # fmt: skip
         message = mailer.digest_message(
             facts, sender=self._sender(), to=list(self._s.admin_emails), at=now, tz=tz

@@ -17,7 +17,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from billing.numbering import format_number
@@ -185,6 +185,19 @@ def _mail(r: sqlite3.Row) -> Mail:
     )  # fmt: skip
 
 
+#: A tenant's billing details (`_party`), from the live table or from the archive.
+_LIVE_PARTIES = (
+    "SELECT id AS tenant_id, name, billing_email, billing_name, billing_address, billing_state,"
+    " gstin, created_at, NULL AS deleted_at, tariff FROM tenants"
+)
+_ARCHIVED_PARTIES = (
+    "SELECT tenant_id, name, json_extract(details, '$.billing_email'),"
+    " json_extract(details, '$.billing_name'), json_extract(details, '$.billing_address'),"
+    " json_extract(details, '$.billing_state'), json_extract(details, '$.gstin'),"
+    " created_at, deleted_at, json_extract(details, '$.tariff') FROM tenant_archive"
+)
+
+
 class BillingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -197,14 +210,8 @@ class BillingStore:
         """Tenants that existed at some time in [start, end), live or deleted, by id: each gets
         an invoice for the period (a ₹0 one too)."""
         rows = await self._db.all(
-            "SELECT id AS tenant_id, name, billing_email, billing_name, billing_address,"
-            " billing_state, gstin, created_at, NULL AS deleted_at, tariff FROM tenants"
-            " WHERE id > ? AND created_at < ?"
-            " UNION ALL"
-            " SELECT tenant_id, name, json_extract(details, '$.billing_email'),"
-            " json_extract(details, '$.billing_name'), json_extract(details, '$.billing_address'),"
-            " json_extract(details, '$.billing_state'), json_extract(details, '$.gstin'),"
-            " created_at, deleted_at, json_extract(details, '$.tariff') FROM tenant_archive"
+            f"{_LIVE_PARTIES} WHERE id > ? AND created_at < ?"
+            f" UNION ALL {_ARCHIVED_PARTIES}"
             " WHERE tenant_id > ? AND created_at < ? AND deleted_at >= ?"
             " ORDER BY tenant_id LIMIT ?",
             (after, _text(end), after, _text(end), _text(start), limit),
@@ -213,10 +220,13 @@ class BillingStore:
 
     async def party(self, tenant_id: int) -> BillingParty | None:
         """One tenant's billing details (live, else archived)."""
-        far = datetime.max.replace(tzinfo=UTC)
-        near = datetime.min.replace(tzinfo=UTC)
-        found = await self.parties_for_period(near, far, after=tenant_id - 1, limit=1)
-        return found[0] if found and found[0].tenant_id == tenant_id else None
+        row = await self._db.one(
+            f"SELECT * FROM ({_LIVE_PARTIES} WHERE id = ?"
+            f" UNION ALL {_ARCHIVED_PARTIES} WHERE tenant_id = ?)"
+            " ORDER BY deleted_at IS NOT NULL LIMIT 1",
+            (tenant_id, tenant_id),
+        )
+        return None if row is None else _party(row)
 
     async def set_tariff(self, tenant_id: int, overrides: dict[str, Any] | None) -> None:
         """Store the tenant's tariff overrides (already checked by billing.tariffs); None
@@ -440,6 +450,13 @@ class BillingStore:
             (*params, limit),
         )
         return [_mail(r) for r in rows]
+
+    async def count_retrying_mail(self) -> int:
+        """Messages not delivered yet that failed at least once (the digest reports them)."""
+        row = await self._db.one(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0"
+        )
+        return int(row[0]) if row is not None else 0
 
     # -- alerts ----------------------------------------------------------------------------
 

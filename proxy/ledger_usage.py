@@ -417,6 +417,14 @@ class UsageStore:
         )
         return [CallTotals(str(r[0]), "", "4xx", int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
+    async def count_corrections(self, start: datetime, end: datetime) -> int:
+        """How many corrections reconciliation recorded in [start, end)."""
+        row = await self._db.one(
+            "SELECT COUNT(*) FROM storage_corrections WHERE at >= ? AND at < ?",
+            (_text(start), _text(end)),
+        )
+        return int(row[0]) if row is not None else 0
+
     async def corrections(
         self, *, tenant_id: int | None = None, after: int = 0, limit: int = 100
     ) -> list[Correction]:

@@ -268,6 +268,29 @@ async def test_ledger_billing_details_archived_with_deleted_tenant(ledger: Ledge
     )
 
 
+async def test_ledger_billing_party_live_unknown_and_neighbours(ledger: Ledger) -> None:
+    a = await ledger.create_tenant("a", now=NOW, billing_name="A Ltd")
+    b = await ledger.create_tenant("b", now=NOW, billing_name="B Ltd")
+    await ledger.delete_tenant(a.id, now=LATER)
+    found_b = await ledger.billing.party(b.id)
+    found_a = await ledger.billing.party(a.id)
+    assert found_b is not None and (found_b.tenant_id, found_b.billing_name) == (b.id, "B Ltd")
+    assert found_a is not None and (found_a.tenant_id, found_a.billing_name) == (a.id, "A Ltd")
+    assert await ledger.billing.party(b.id + 1) is None
+
+
+async def test_ledger_count_retrying_mail_pending_after_a_failure_only(ledger: Ledger) -> None:
+    for ref in ("1", "2", "3"):
+        assert await ledger.billing.enqueue_mail(
+            "alert", ref, ["x@example.com"], "s", b"m", now=NOW
+        )
+    queued = {m.ref: m.id for m in await ledger.billing.list_mail()}
+    await ledger.billing.mail_failed(queued["1"], "refused", retry_at=LATER)
+    await ledger.billing.mail_failed(queued["2"], "refused", retry_at=LATER)
+    await ledger.billing.mail_sent(queued["2"], now=LATER)  # failed once, then delivered
+    assert await ledger.billing.count_retrying_mail() == 1
+
+
 async def test_ledger_list_tenants_keyset_pages(ledger: Ledger) -> None:
     ids = [(await ledger.create_tenant(f"t{i}", now=NOW)).id for i in range(5)]
     first = await ledger.list_tenants(limit=2)

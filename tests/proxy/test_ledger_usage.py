@@ -631,6 +631,15 @@ async def test_usage_reconcile_difference_sets_observed_and_records_correction(
     assert _counters(await _storage(ledger)) == (counters[0], counters[1], 0, 0)
 
 
+async def test_usage_count_corrections_in_half_open_interval(ledger: Ledger, acme: int) -> None:
+    await _fill(ledger)
+    await ledger.usage.reconcile("photos", ObservedBucket({"a": 1}, {}), now=H1)
+    await ledger.usage.reconcile("photos", ObservedBucket({"a": 2}, {}), now=H2)
+    assert await ledger.usage.count_corrections(H1, H2) == 1
+    assert await ledger.usage.count_corrections(H1, H2 + SECOND) == 2
+    assert await ledger.usage.count_corrections(T0, H1) == 0
+
+
 async def test_usage_reconcile_byte_seconds_old_bytes_before_new_after(
     ledger: Ledger, acme: int
 ) -> None:
