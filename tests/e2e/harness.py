@@ -56,6 +56,19 @@ SERVER_NAMES = ("127.0.0.1", "localhost", BASE_DOMAIN, f"*.{BASE_DOMAIN}")
 # Retries would hide a first answer that was wrong; every client here makes one attempt.
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
+#: Keys that must reach the upstream and come back byte for byte.
+ODD_KEYS = {
+    "space": "with space/and  two spaces.txt",
+    "plus": "a+b+c.bin",
+    "percent": "100%/literal%20percent%2Fslash",
+    "unicode": "ключ/東京/😀.txt",
+    "double-slash": "double//slash",
+    "trailing-slash": "folder/",
+    "leading-slash": "/leading",
+    "reserved": "q?a=1&b=2#frag;x:y,z@w$!'()*=",
+    "tilde": "~user/file~1",
+}
+
 #: The boto3 configurations of issue 2: the installed version's defaults, and s3v4 with payload
 #: signing forced on and off (off sends UNSIGNED-PAYLOAD even over plain HTTP).
 BOTO3_CONFIGS: dict[str, Config | None] = {

@@ -22,23 +22,10 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .harness import Gateway, MiB, Upstream, over_schemes
+from .harness import ODD_KEYS, Gateway, MiB, Upstream, over_schemes
 from .s3wire import Wire, key_path, request_bytes
 
 pytestmark = [pytest.mark.e2e, over_schemes]
-
-#: Keys that must reach the upstream and come back byte for byte.
-ODD_KEYS = {
-    "space": "with space/and  two spaces.txt",
-    "plus": "a+b+c.bin",
-    "percent": "100%/literal%20percent%2Fslash",
-    "unicode": "ключ/東京/😀.txt",
-    "double-slash": "double//slash",
-    "trailing-slash": "folder/",
-    "leading-slash": "/leading",
-    "reserved": "q?a=1&b=2#frag;x:y,z@w$!'()*=",
-    "tilde": "~user/file~1",
-}
 
 
 def _md5(data: bytes) -> str:

@@ -50,9 +50,9 @@ from botocore.exceptions import ClientError
 
 from .harness import (
     NO_RETRIES,
+    ODD_KEYS,
     REGION,
     SCHEMES,
-    UPSTREAM_KEY,
     AdminAPI,
     Aws,
     Gateway,
@@ -74,17 +74,6 @@ pytestmark = pytest.mark.e2e
 A_AT_B = "gatewayA"
 A_TENANT = "tenant"
 
-#: Keys that must survive two re-signings byte for byte.
-TRICKY_KEYS = {
-    "space": "with space/and  two spaces.txt",
-    "plus": "a+b+c.bin",
-    "percent": "100%/literal%20percent%2Fslash",
-    "unicode": "ключ/東京/😀.txt",
-    "double-slash": "double//slash",
-    "trailing-slash": "folder/",
-    "reserved": "q?a=1&b=2#frag;x:y,z@w$!'()*=",
-    "tilde": "~user/file~1",
-}
 
 #: User metadata with runs of spaces (SigV4 collapses them when signing, not when sending) and
 #: non-ASCII text as a client must send it in a header (RFC 2047; botocore refuses raw UTF-8).
@@ -191,18 +180,9 @@ def aws_a(tmp_path_factory: pytest.TempPathFactory, chain_a: Front) -> Aws:
 
 
 @pytest.fixture(scope="module")
-def moto(upstream: Upstream) -> Iterator[Any]:
-    """boto3 straight to moto: what really got stored."""
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=upstream.url,
-        region_name=REGION,
-        aws_access_key_id=UPSTREAM_KEY[0],
-        aws_secret_access_key=UPSTREAM_KEY[1],
-        config=NO_RETRIES,
-    )
-    yield client
-    client.close()
+def moto(upstream_s3: Any) -> Any:
+    """boto3 straight to moto: what really got stored (conftest's upstream_s3)."""
+    return upstream_s3
 
 
 @pytest.fixture(scope="module")
@@ -424,7 +404,7 @@ def test_bucket_head_list_delete_through_a(
         assert call in calls, seen
 
 
-@pytest.mark.parametrize("key", list(TRICKY_KEYS.values()), ids=list(TRICKY_KEYS))
+@pytest.mark.parametrize("key", list(ODD_KEYS.values()), ids=list(ODD_KEYS))
 def test_tricky_key_put_get_head_list_delete(s3_a: Any, moto: Any, bucket: str, key: str) -> None:
     """An object under an awkward key, with spaced and RFC 2047 metadata, a Content-Type and a
     Content-MD5, is stored in moto under exactly that key with exactly that metadata; GET, HEAD
@@ -466,7 +446,7 @@ def test_tricky_key_put_get_head_list_delete(s3_a: Any, moto: Any, bucket: str, 
 def test_listing_with_delimiter_and_continuation(s3_a: Any, moto: Any, bucket: str) -> None:
     """Listings whose query carries a unicode prefix, a delimiter, max-keys and continuation
     tokens or markers (all re-signed by A) page through exactly what moto holds."""
-    keys = sorted(f"ключ dir/{i:02d}+{name}" for i, name in enumerate(TRICKY_KEYS))
+    keys = sorted(f"ключ dir/{i:02d}+{name}" for i, name in enumerate(ODD_KEYS))
     keys += ["ключ dir/sub/inner.txt", "other/outside.txt"]
     for key in keys:
         s3_a.put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -519,29 +499,29 @@ def test_range_get(s3_a: Any, bucket: str) -> None:
 def test_copy_object(s3_a: Any, moto: Any, bucket: str) -> None:
     """CopyObject between awkward keys (x-amz-copy-source percent-encoded, re-signed by A)
     copies the bytes in moto; with MetadataDirective REPLACE the copy has the new metadata."""
-    source = TRICKY_KEYS["unicode"]
+    source = ODD_KEYS["unicode"]
     data = b"copy me " * 100
     s3_a.put_object(Bucket=bucket, Key=source, Body=data, Metadata=METADATA)
     s3_a.copy_object(
-        Bucket=bucket, Key=TRICKY_KEYS["plus"], CopySource={"Bucket": bucket, "Key": source}
+        Bucket=bucket, Key=ODD_KEYS["plus"], CopySource={"Bucket": bucket, "Key": source}
     )
-    copied = moto.get_object(Bucket=bucket, Key=TRICKY_KEYS["plus"])
+    copied = moto.get_object(Bucket=bucket, Key=ODD_KEYS["plus"])
     assert copied["Body"].read() == data
     assert copied["Metadata"] == METADATA
 
     s3_a.copy_object(
         Bucket=bucket,
-        Key=TRICKY_KEYS["space"],
-        CopySource={"Bucket": bucket, "Key": TRICKY_KEYS["plus"]},
+        Key=ODD_KEYS["space"],
+        CopySource={"Bucket": bucket, "Key": ODD_KEYS["plus"]},
         MetadataDirective="REPLACE",
         Metadata={"replaced": "yes  indeed"},
         ContentType="application/x-copied",
     )
-    replaced = moto.get_object(Bucket=bucket, Key=TRICKY_KEYS["space"])
+    replaced = moto.get_object(Bucket=bucket, Key=ODD_KEYS["space"])
     assert replaced["Body"].read() == data
     assert replaced["Metadata"] == {"replaced": "yes  indeed"}
     assert replaced["ContentType"] == "application/x-copied"
-    head = s3_a.head_object(Bucket=bucket, Key=TRICKY_KEYS["space"])
+    head = s3_a.head_object(Bucket=bucket, Key=ODD_KEYS["space"])
     assert head["Metadata"] == {"replaced": "yes  indeed"}
 
 
@@ -549,7 +529,7 @@ def test_multi_delete(s3_a: Any, moto: Any, bucket: str) -> None:
     """DeleteObjects (a POST ?delete with a Content-MD5 or checksum over its XML body) of awkward
     keys through A deletes them in moto and reports each; so does a Quiet one (moto ignores
     Quiet, so what it reports is not checked)."""
-    keys = list(TRICKY_KEYS.values())
+    keys = list(ODD_KEYS.values())
     for key in keys:
         s3_a.put_object(Bucket=bucket, Key=key, Body=b"doomed")
     first, rest = keys[:4], keys[4:]
@@ -571,7 +551,7 @@ TAGS = {"team": "a b", "cost": "1+2", "ключ": "東京/x=y"}
 def test_tagging(s3_a: Any, moto: Any, bucket: str) -> None:
     """Tags given on PutObject (x-amz-tagging, URL-encoded) and by PutObjectTagging (?tagging)
     reach moto; GetObjectTagging through A returns them; DeleteObjectTagging clears them."""
-    key = TRICKY_KEYS["unicode"]
+    key = ODD_KEYS["unicode"]
     s3_a.put_object(Bucket=bucket, Key=key, Body=b"tagged", Tagging=urlencode(TAGS))
     in_moto = moto.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     assert sorted(in_moto, key=str) == sorted(
@@ -695,7 +675,7 @@ def test_presigned_get_fetched_with_urllib(s3_a: Any, chain_a: Front, bucket: st
     """A presigned (query-string SigV4) GET made for A, with an awkward key and response-*
     overrides in its query, fetched with urllib: A verifies it and re-signs the request for B
     with header auth; the bytes and the overridden headers come back."""
-    key = TRICKY_KEYS["unicode"]
+    key = ODD_KEYS["unicode"]
     data = b"shared by url " * 10
     s3_a.put_object(Bucket=bucket, Key=key, Body=data)
     url = s3_a.generate_presigned_url(
