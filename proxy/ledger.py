@@ -28,6 +28,7 @@ from proxy.database import to_text as _to_text
 from proxy.ledger_billing import SCHEMA as _BILLING_SCHEMA
 from proxy.ledger_billing import TARIFF_SCHEMA as _TARIFF_SCHEMA
 from proxy.ledger_billing import BillingStore
+from proxy.ledger_usage import ORDERING_SCHEMA as _ORDERING_SCHEMA
 from proxy.ledger_usage import SCHEMA as _USAGE_SCHEMA
 from proxy.ledger_usage import UsageStore
 from proxy.records import AccessKey, Bucket, BucketTaken, Credentials, LedgerError, Tenant
@@ -101,6 +102,7 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     _BILLING_SCHEMA,
     _TARIFF_SCHEMA,
+    _ORDERING_SCHEMA,
 )
 
 #: The billing clock when none is given: usage is bucketed into its hours.

@@ -113,6 +113,21 @@ SCHEMA = """
         SELECT name, tenant_id, created_at FROM buckets;
 """
 
+#: Migration 7: the last event wins, not the last flush (storagefold.StorageState). '' is before
+#: every time: rows written before this migration yield to any event.
+ORDERING_SCHEMA = """
+    ALTER TABLE stored_objects ADD COLUMN changed_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE stored_parts ADD COLUMN changed_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE bucket_storage ADD COLUMN settled_at TEXT NOT NULL DEFAULT '';
+    CREATE TABLE storage_tombstones (
+        bucket TEXT NOT NULL,
+        kind   TEXT NOT NULL CHECK (kind IN ('object', 'upload')),
+        name   TEXT NOT NULL,  -- the object's key, or the upload's id
+        at     TEXT NOT NULL,  -- when it was deleted, or the upload ended
+        PRIMARY KEY (bucket, kind, name)
+    ) WITHOUT ROWID;
+"""
+
 #: What `call_totals` may group by -> the column (never interpolated from input).
 _GROUPS = {
     "operation": "operation",
@@ -175,51 +190,43 @@ class UsageStore:
         for chunk in _chunks(sorted(buckets)):
             marks = ", ".join("?" * len(chunk))
             for r in await _rows(
-                conn, f"SELECT {_STORAGE} FROM bucket_storage WHERE bucket IN ({marks})", chunk
+                conn,
+                f"SELECT {_STORAGE}, settled_at FROM bucket_storage WHERE bucket IN ({marks})",
+                chunk,
             ):
                 state.buckets[r["bucket"]] = _storage(r)
+                if r["settled_at"]:
+                    state.settled[r["bucket"]] = _at(r["settled_at"])
         for pairs in _chunks(sorted(objects)):
             values = ", ".join(["(?, ?)"] * len(pairs))
+            params = [x for pair in pairs for x in pair]
             for r in await _rows(
                 conn,
-                f"SELECT bucket, key, size FROM stored_objects WHERE (bucket, key) IN"
+                f"SELECT bucket, key, size, changed_at FROM stored_objects WHERE (bucket, key) IN"
                 f" (VALUES {values})",
-                [x for pair in pairs for x in pair],
+                params,
             ):
                 state.objects[(r[0], r[1])] = int(r[2])
+                if r[3]:
+                    state.changed[(r[0], r[1])] = _at(r[3])
+            await _read_tombstones(conn, state, storagefold.OBJECT, params, len(pairs))
         for pairs in _chunks(sorted(uploads)):
             values = ", ".join(["(?, ?)"] * len(pairs))
+            params = [x for pair in pairs for x in pair]
             for r in await _rows(
                 conn,
-                "SELECT bucket, upload_id, part_number, size FROM stored_parts"
+                "SELECT bucket, upload_id, part_number, size, changed_at FROM stored_parts"
                 f" WHERE (bucket, upload_id) IN (VALUES {values})",
-                [x for pair in pairs for x in pair],
+                params,
             ):
                 state.parts[(r[0], r[1], int(r[2]))] = int(r[3])
-        before_objects, before_parts = dict(state.objects), dict(state.parts)
+                if r[4]:
+                    state.part_changed[(r[0], r[1], int(r[2]))] = _at(r[4])
+            await _read_tombstones(conn, state, storagefold.UPLOAD, params, len(pairs))
+        before = (dict(state.objects), dict(state.changed), dict(state.parts),
+                  dict(state.part_changed), dict(state.tombstones))  # fmt: skip
         storagefold.fold(state, events, self._tz)
-
-        upsert = " ON CONFLICT DO UPDATE SET size = excluded.size"
-        await conn.executemany(
-            "INSERT INTO stored_objects VALUES (?, ?, ?)" + upsert,
-            [(*k, size) for k, size in state.objects.items()
-             if size is not None and size != before_objects.get(k)],
-        )  # fmt: skip
-        await conn.executemany(
-            "DELETE FROM stored_objects WHERE bucket = ? AND key = ?",
-            [k for k, size in state.objects.items()
-             if size is None and before_objects.get(k) is not None],
-        )  # fmt: skip
-        await conn.executemany(
-            "INSERT INTO stored_parts VALUES (?, ?, ?, ?)" + upsert,
-            [(*k, size) for k, size in state.parts.items()
-             if size is not None and size != before_parts.get(k)],
-        )  # fmt: skip
-        await conn.executemany(
-            "DELETE FROM stored_parts WHERE bucket = ? AND upload_id = ? AND part_number = ?",
-            [k for k, size in state.parts.items()
-             if size is None and before_parts.get(k) is not None],
-        )  # fmt: skip
+        await _write_rows(conn, state, *before)
         await _write_storage(conn, state)
 
     async def _integrate(
@@ -255,15 +262,23 @@ class UsageStore:
             if row is None:
                 continue
             await self._integrate(conn, _storage(row), now)
-            for table in ("bucket_storage", "stored_objects", "stored_parts"):
+            for table in ("bucket_storage", "stored_objects", "stored_parts", "storage_tombstones"):
                 await conn.execute(f"DELETE FROM {table} WHERE bucket = ?", (bucket,))
 
     async def reconcile(
-        self, bucket: str, observed: ObservedBucket, *, now: datetime
+        self,
+        bucket: str,
+        observed: ObservedBucket,
+        *,
+        now: datetime,
+        listed_from: datetime | None = None,
     ) -> Correction | None:
         """Make the ledger hold exactly what the upstream listed for `bucket`; record and return
         the correction when anything differed (None when the ledger was right, or the bucket is
-        no longer metered)."""
+        no longer metered). The bucket is settled up to `listed_from` (when the listing began;
+        default `now`): storage events from before it, flushed late by another gateway, are in
+        the listing already and change nothing (storagefold.StorageState)."""
+        settled = _text(listed_from or now)
         async with self._db.transaction() as conn:
             row = await first_row(
                 conn, f"SELECT {_STORAGE} FROM bucket_storage WHERE bucket = ?", (bucket,)
@@ -271,6 +286,13 @@ class UsageStore:
             if row is None:
                 return None
             st = _storage(row)
+            await conn.execute(
+                "UPDATE bucket_storage SET settled_at = max(settled_at, ?) WHERE bucket = ?",
+                (settled, bucket),
+            )
+            await conn.execute(
+                "DELETE FROM storage_tombstones WHERE bucket = ? AND at < ?", (bucket, settled)
+            )
             async with conn.execute(
                 "SELECT key, size FROM stored_objects WHERE bucket = ?", (bucket,)
             ) as cur:
@@ -285,13 +307,14 @@ class UsageStore:
             await self._integrate(conn, st, now)
             await conn.execute("DELETE FROM stored_objects WHERE bucket = ?", (bucket,))
             await conn.executemany(
-                "INSERT INTO stored_objects VALUES (?, ?, ?)",
-                [(bucket, k, size) for k, size in observed.objects.items()],
+                "INSERT INTO stored_objects (bucket, key, size, changed_at) VALUES (?, ?, ?, ?)",
+                [(bucket, k, size, settled) for k, size in observed.objects.items()],
             )
             await conn.execute("DELETE FROM stored_parts WHERE bucket = ?", (bucket,))
             await conn.executemany(
-                "INSERT INTO stored_parts VALUES (?, ?, ?, ?)",
-                [(bucket, u, n, size) for (u, n), size in observed.parts.items()],
+                "INSERT INTO stored_parts (bucket, upload_id, part_number, size, changed_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(bucket, u, n, size, settled) for (u, n), size in observed.parts.items()],
             )
             after_objects = len(observed.objects)
             after_bytes = sum(observed.objects.values()) + sum(observed.parts.values())
@@ -453,6 +476,68 @@ def _chunks(items: list[T], size: int = 400) -> Iterator[list[T]]:
 async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
     async with conn.execute(sql, params) as cur:
         return list(await cur.fetchall())
+
+
+async def _read_tombstones(
+    conn: aiosqlite.Connection,
+    state: storagefold.StorageState,
+    kind: str,
+    params: list[str],
+    count: int,
+) -> None:
+    """The tombstones of `count` (bucket, key or upload id) pairs flattened into `params`."""
+    values = ", ".join(["(?, ?)"] * count)
+    for r in await _rows(
+        conn,
+        f"SELECT bucket, name, at FROM storage_tombstones WHERE kind = ? AND (bucket, name) IN"
+        f" (VALUES {values})",
+        [kind, *params],
+    ):
+        state.tombstones[(r[0], kind, r[1])] = _at(r[2])
+
+
+async def _write_rows(
+    conn: aiosqlite.Connection,
+    state: storagefold.StorageState,
+    objects: dict[storagefold.ObjectKey, int | None],
+    changed: dict[storagefold.ObjectKey, datetime],
+    parts: dict[storagefold.PartKey, int | None],
+    part_changed: dict[storagefold.PartKey, datetime],
+    tombstones: dict[storagefold.Tombstone, datetime | None],
+) -> None:
+    """Write back the object and part rows and the tombstones a fold changed (the arguments
+    are the state as read)."""
+    upsert = " ON CONFLICT DO UPDATE SET size = excluded.size, changed_at = excluded.changed_at"
+    await conn.executemany(
+        "INSERT INTO stored_objects (bucket, key, size, changed_at) VALUES (?, ?, ?, ?)" + upsert,
+        [(*k, size, _text(state.changed[k])) for k, size in state.objects.items()
+         if size is not None and (size, state.changed.get(k)) != (objects.get(k), changed.get(k))],
+    )  # fmt: skip
+    await conn.executemany(
+        "DELETE FROM stored_objects WHERE bucket = ? AND key = ?",
+        [k for k, size in state.objects.items() if size is None and objects.get(k) is not None],
+    )  # fmt: skip
+    await conn.executemany(
+        "INSERT INTO stored_parts (bucket, upload_id, part_number, size, changed_at)"
+        " VALUES (?, ?, ?, ?, ?)" + upsert,
+        [(*k, size, _text(state.part_changed[k])) for k, size in state.parts.items()
+         if size is not None
+         and (size, state.part_changed.get(k)) != (parts.get(k), part_changed.get(k))],
+    )  # fmt: skip
+    await conn.executemany(
+        "DELETE FROM stored_parts WHERE bucket = ? AND upload_id = ? AND part_number = ?",
+        [k for k, size in state.parts.items() if size is None and parts.get(k) is not None],
+    )  # fmt: skip
+    await conn.executemany(
+        "INSERT INTO storage_tombstones VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET at = excluded.at",
+        [(*k, _text(at)) for k, at in state.tombstones.items()
+         if at is not None and at != tombstones.get(k)],
+    )  # fmt: skip
+    await conn.executemany(
+        "DELETE FROM storage_tombstones WHERE bucket = ? AND kind = ? AND name = ?",
+        [k for k, at in state.tombstones.items() if at is None and tombstones.get(k) is not None],
+    )  # fmt: skip
 
 
 async def _write_storage(conn: aiosqlite.Connection, state: storagefold.StorageState) -> None:

@@ -20,8 +20,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from billing.periods import hour_bounds
@@ -58,6 +58,7 @@ class Meter:
         #: (hour, tenant, key, bucket, operation, HTTP status) -> the batch's counters for it.
         self._index: dict[tuple[datetime, int, str, str, str, int], Counts] = {}
         self._oldest: float | None = None  # monotonic time of the batch's first entry
+        self._last_event_at = datetime.min.replace(tzinfo=UTC)
         #: tenant id -> bytes written but not yet in the ledger (pending and being flushed).
         self._growth: dict[int, int] = {}
         self._flushing_growth: dict[int, int] = {}
@@ -116,6 +117,12 @@ class Meter:
         self._touch()
 
     def storage(self, tenant_id: int, event: StorageEvent) -> None:
+        # The ledger keeps the last event by time, not by flush (storagefold): this gateway's
+        # events keep their order even if the wall clock steps back.
+        if event.at < self._last_event_at:
+            event = replace(event, at=self._last_event_at)
+        else:
+            self._last_event_at = event.at
         self._batch.storage.append(event)
         if isinstance(event, ObjectPut | PartPut):
             self._growth[tenant_id] = self._growth.get(tenant_id, 0) + event.size

@@ -70,8 +70,11 @@ class Reconciler:
         return corrections
 
     async def bucket(self, bucket: str) -> Correction | None:
+        started = self._clock()
         observed = ObservedBucket(await self._objects(bucket), await self._parts(bucket))
-        return await self._ledger.usage.reconcile(bucket, observed, now=self._clock())
+        return await self._ledger.usage.reconcile(
+            bucket, observed, now=self._clock(), listed_from=started
+        )
 
     async def _objects(self, bucket: str) -> dict[str, int]:
         objects: dict[str, int] = {}

@@ -13,7 +13,7 @@ Does not own: reading or writing rows (ledger_usage), the billing clock's hours 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from billing.periods import hour_bounds, split_by_hour
@@ -30,17 +30,35 @@ from proxy.usage import (
 ObjectKey = tuple[str, str]  # (bucket, key)
 _MICROSECOND = timedelta(microseconds=1)
 PartKey = tuple[str, str, int]  # (bucket, upload id, part number)
+#: (bucket, OBJECT, key): the object was deleted; (bucket, UPLOAD, upload id): the upload ended.
+Tombstone = tuple[str, str, str]
+OBJECT, UPLOAD = "object", "upload"
+#: Before any event: rows written before change times were kept compare as this old.
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
 class StorageState:
-    """The rows a batch touches, as read (None: no such row), then as the batch leaves them."""
+    """The rows a batch touches, as read (None: no such row), then as the batch leaves them.
+
+    Several gateways flush their own events, so a batch can carry an event older than what the
+    ledger holds already. Each object and part row keeps the time of the event that wrote it,
+    deletes and ended uploads leave a tombstone with theirs, and reconciliation settles a
+    bucket up to its listing: an event older than any of these changes nothing (the last event
+    wins, not the last flush)."""
 
     buckets: dict[str, BucketStorage]
     objects: dict[ObjectKey, int | None]
     parts: dict[PartKey, int | None]
     #: (hour, tenant id, bucket) -> byte-seconds to add to storage_hourly.
     hourly: dict[tuple[datetime, int, str], int] = field(default_factory=dict)
+    #: When the event that wrote each object and part row happened (absent: NEVER).
+    changed: dict[ObjectKey, datetime] = field(default_factory=dict)
+    part_changed: dict[PartKey, datetime] = field(default_factory=dict)
+    #: Deleted objects and ended uploads, with when; None: the tombstone is to be removed.
+    tombstones: dict[Tombstone, datetime | None] = field(default_factory=dict)
+    #: Per bucket, the time reconciliation's listing reflects: older events are in it already.
+    settled: dict[str, datetime] = field(default_factory=dict)
     #: The last billing-clock hour an interval fell in: most intervals in a batch start and end
     #: inside it, and need no zoneinfo work (`split_by_hour`).
     hour: tuple[datetime, datetime] | None = None
@@ -69,14 +87,17 @@ class _Folding:
     parts: int
     part_bytes: int
     since: datetime
+    settled: datetime
 
 
 def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
     """Apply `events` in order to `state`. Events for a bucket not in `state.buckets` (deleted
-    or given up before this flush) change nothing. Each event first integrates what its bucket
-    held since the previous one (as `integrate` does)."""
+    or given up before this flush) change nothing, and neither do events older than what the
+    state holds (see StorageState). Each event first integrates what its bucket held since the
+    previous one (as `integrate` does)."""
     folding: dict[str, _Folding] = {}
     objects, parts, hourly = state.objects, state.parts, state.hourly
+    changed, part_changed, tombstones = state.changed, state.part_changed, state.tombstones
     for e in events:
         b = e.bucket
         w = folding.get(b)
@@ -85,8 +106,9 @@ def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
             if st is None:
                 continue
             w = folding[b] = _Folding(
-                st.tenant_id, st.objects, st.object_bytes, st.parts, st.part_bytes, st.since
-            )
+                st.tenant_id, st.objects, st.object_bytes, st.parts, st.part_bytes, st.since,
+                state.settled.get(b, NEVER),
+            )  # fmt: skip
         if e.at > w.since:
             held = w.object_bytes + w.part_bytes
             if held:
@@ -94,21 +116,36 @@ def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
                     k = (hour, w.tenant_id, b)
                     hourly[k] = hourly.get(k, 0) + held * micros // MICROS
             w.since = e.at
+        if e.at < w.settled:
+            continue  # reconciliation listed the bucket after this happened
         if isinstance(e, ObjectPut):
-            old = objects.get((b, e.key))
-            objects[(b, e.key)] = e.size
+            key, gone = (b, e.key), (b, OBJECT, e.key)
+            if e.at < changed.get(key, NEVER) or e.at < (tombstones.get(gone) or NEVER):
+                continue
+            old = objects.get(key)
+            objects[key], changed[key] = e.size, e.at
+            if gone in tombstones:
+                tombstones[gone] = None
             if old is None:
                 w.objects += 1
             w.object_bytes += e.size - (old or 0)
         elif isinstance(e, ObjectDeleted):
-            old = objects.get((b, e.key))
+            key, gone = (b, e.key), (b, OBJECT, e.key)
+            if e.at < changed.get(key, NEVER):
+                continue
+            old = objects.get(key)
             if old is not None:
-                objects[(b, e.key)] = None
+                objects[key] = None
                 w.objects -= 1
                 w.object_bytes -= old
+            changed.pop(key, None)
+            tombstones[gone] = max(e.at, tombstones.get(gone) or NEVER)
         elif isinstance(e, PartPut):
-            old = parts.get((b, e.upload_id, e.part_number))
-            parts[(b, e.upload_id, e.part_number)] = e.size
+            part, ended = (b, e.upload_id, e.part_number), (b, UPLOAD, e.upload_id)
+            if e.at < part_changed.get(part, NEVER) or e.at < (tombstones.get(ended) or NEVER):
+                continue
+            old = parts.get(part)
+            parts[part], part_changed[part] = e.size, e.at
             if old is None:
                 w.parts += 1
             w.part_bytes += e.size - (old or 0)
@@ -116,8 +153,11 @@ def fold(state: StorageState, events: list[StorageEvent], tz: ZoneInfo) -> None:
             for part, part_size in parts.items():
                 if part[0] == b and part[1] == e.upload_id and part_size is not None:
                     parts[part] = None
+                    part_changed.pop(part, None)
                     w.parts -= 1
                     w.part_bytes -= part_size
+            ended = (b, UPLOAD, e.upload_id)
+            tombstones[ended] = max(e.at, tombstones.get(ended) or NEVER)
     for b, w in folding.items():
         state.buckets[b] = BucketStorage(
             bucket=b, tenant_id=w.tenant_id, objects=w.objects, object_bytes=w.object_bytes,

@@ -763,3 +763,46 @@ async def test_usage_migration_from_schema_2_meters_existing_buckets_from_creati
         assert sum(bs for *_, bs in rows) == 3 * 3600
     finally:
         await led.close()
+
+
+# -- several gateways: the last event wins, not the last flush ----------------------------------
+
+
+async def test_usage_two_gateways_flushing_out_of_order_last_event_wins(
+    ledger: Ledger, acme: int
+) -> None:
+    """Gateway 2's newer events flush before gateway 1's older ones: an overwrite is not undone
+    and a deleted object is not brought back."""
+    await _apply(ledger, ObjectPut(_at(1), "photos", "j", 5))
+    await _apply(ledger, ObjectPut(_at(3), "photos", "k", 20), ObjectDeleted(_at(3), "photos", "j"))
+    await _apply(ledger, ObjectPut(_at(2), "photos", "k", 10), ObjectPut(_at(2), "photos", "j", 7))
+    assert await ledger.usage.object_size("photos", "k") == 20
+    assert await ledger.usage.object_size("photos", "j") is None
+    assert _counters(await _storage(ledger)) == (1, 20, 0, 0)
+    # A newer change still applies.
+    await _apply(ledger, ObjectPut(_at(4), "photos", "j", 1), ObjectDeleted(_at(4), "photos", "k"))
+    assert _counters(await _storage(ledger)) == (1, 1, 0, 0)
+
+
+async def test_usage_part_flushed_after_its_upload_ended_not_counted(
+    ledger: Ledger, acme: int
+) -> None:
+    await _apply(ledger, PartPut(_at(1), "photos", "u", 1, 10))
+    await _apply(ledger, UploadEnded(_at(3), "photos", "u"))
+    await _apply(ledger, PartPut(_at(2), "photos", "u", 2, 10))  # another gateway, late
+    assert _counters(await _storage(ledger)) == (0, 0, 0, 0)
+
+
+async def test_usage_reconcile_settles_the_bucket_and_clears_its_tombstones(
+    ledger: Ledger, acme: int, tmp_path: Path
+) -> None:
+    await _apply(ledger, ObjectPut(_at(1), "photos", "k", 5), ObjectDeleted(_at(2), "photos", "k"))
+    listed = ObservedBucket({"x": 3}, {})
+    await ledger.usage.reconcile("photos", listed, now=_at(6), listed_from=_at(5))
+    with sqlite3.connect(tmp_path / "l.sqlite3") as db:  # the tombstone went with the listing
+        assert db.execute("SELECT COUNT(*) FROM storage_tombstones").fetchone() == (0,)
+    # Late events from before the listing are in it already; later ones apply.
+    await _apply(ledger, ObjectPut(_at(4), "photos", "k", 9), ObjectDeleted(_at(4), "photos", "x"))
+    assert _counters(await _storage(ledger)) == (1, 3, 0, 0)
+    await _apply(ledger, ObjectPut(_at(7), "photos", "k", 9))
+    assert _counters(await _storage(ledger)) == (2, 12, 0, 0)

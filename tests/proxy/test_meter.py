@@ -279,6 +279,19 @@ async def test_meter_storage_events_keep_their_order() -> None:
 # -- unflushed bytes -----------------------------------------------------------------------
 
 
+async def test_meter_storage_event_times_never_go_back() -> None:
+    """A wall clock stepped back must not make a later write look older than an earlier one
+    (the ledger keeps the last event by time)."""
+    meter, sink = Meter(KOLKATA), Sink()
+    meter.storage(1, ObjectPut(AT + timedelta(seconds=2), "b", "k", 1))
+    meter.storage(1, ObjectPut(AT, "b", "k", 2))  # after the step back
+    meter.storage(1, ObjectDeleted(AT + timedelta(seconds=3), "b", "k"))
+    await meter.flush(sink)
+    assert [e.at - AT for e in sink.batches[0].storage] == [
+        timedelta(seconds=2), timedelta(seconds=2), timedelta(seconds=3),
+    ]  # fmt: skip
+
+
 def test_meter_unflushed_bytes_counts_puts_and_parts_per_tenant() -> None:
     meter = Meter(KOLKATA)
     meter.storage(1, ObjectPut(AT, "b", "k", 100))
