@@ -158,7 +158,8 @@ class UsageStore:
     async def apply(self, batch: Batch) -> None:
         """Add a meter batch in one transaction: all of it or (on any error) none of it."""
         async with self._db.transaction() as conn:
-            await conn.executemany(
+            await _many(
+                conn,
                 "INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO UPDATE SET calls = calls + excluded.calls,"
                 " bytes_in = bytes_in + excluded.bytes_in,"
@@ -169,7 +170,8 @@ class UsageStore:
                     for k, c in batch.calls.items()
                 ],
             )  # fmt: skip
-            await conn.executemany(
+            await _many(
+                conn,
                 "INSERT INTO anonymous_hourly VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT DO UPDATE SET calls = calls + excluded.calls,"
                 " bytes_in = bytes_in + excluded.bytes_in,"
@@ -209,7 +211,9 @@ class UsageStore:
                 state.objects[(r[0], r[1])] = int(r[2])
                 if r[3]:
                     state.changed[(r[0], r[1])] = _at(r[3])
-            await _read_tombstones(conn, state, storagefold.OBJECT, params, len(pairs))
+            # A key with a row has no tombstone (a put removes it): look up the others only.
+            missing = [pair for pair in pairs if state.objects[pair] is None]
+            await _read_tombstones(conn, state, storagefold.OBJECT, missing)
         for pairs in _chunks(sorted(uploads)):
             values = ", ".join(["(?, ?)"] * len(pairs))
             params = [x for pair in pairs for x in pair]
@@ -222,7 +226,7 @@ class UsageStore:
                 state.parts[(r[0], r[1], int(r[2]))] = int(r[3])
                 if r[4]:
                     state.part_changed[(r[0], r[1], int(r[2]))] = _at(r[4])
-            await _read_tombstones(conn, state, storagefold.UPLOAD, params, len(pairs))
+            await _read_tombstones(conn, state, storagefold.UPLOAD, pairs)
         before = (dict(state.objects), dict(state.changed), dict(state.parts),
                   dict(state.part_changed), dict(state.tombstones))  # fmt: skip
         storagefold.fold(state, events, self._tz)
@@ -306,9 +310,16 @@ class UsageStore:
                 return None
             await self._integrate(conn, st, now)
             await conn.execute("DELETE FROM stored_objects WHERE bucket = ?", (bucket,))
-            await conn.executemany(
+            await _many(
+                conn,
                 "INSERT INTO stored_objects (bucket, key, size, changed_at) VALUES (?, ?, ?, ?)",
                 [(bucket, k, size, settled) for k, size in observed.objects.items()],
+            )
+            # A key with a row has no tombstone (flushes look tombstones up for the others).
+            await _many(
+                conn,
+                "DELETE FROM storage_tombstones WHERE bucket = ? AND kind = 'object' AND name = ?",
+                [(bucket, k) for k in observed.objects],
             )
             await conn.execute("DELETE FROM stored_parts WHERE bucket = ?", (bucket,))
             await conn.executemany(
@@ -478,20 +489,28 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> 
         return list(await cur.fetchall())
 
 
+async def _many(conn: aiosqlite.Connection, sql: str, rows: list[Any]) -> None:
+    """executemany, skipped when there is nothing to write: each statement is a round trip to
+    aiosqlite's thread, awaited on the (busy) event loop, and a flush issues several."""
+    if rows:
+        await conn.executemany(sql, rows)
+
+
 async def _read_tombstones(
     conn: aiosqlite.Connection,
     state: storagefold.StorageState,
     kind: str,
-    params: list[str],
-    count: int,
+    pairs: Sequence[tuple[str, str]],
 ) -> None:
-    """The tombstones of `count` (bucket, key or upload id) pairs flattened into `params`."""
-    values = ", ".join(["(?, ?)"] * count)
+    """The tombstones of these (bucket, key or upload id) pairs."""
+    if not pairs:
+        return
+    values = ", ".join(["(?, ?)"] * len(pairs))
     for r in await _rows(
         conn,
         f"SELECT bucket, name, at FROM storage_tombstones WHERE kind = ? AND (bucket, name) IN"
         f" (VALUES {values})",
-        [kind, *params],
+        [kind, *(x for pair in pairs for x in pair)],
     ):
         state.tombstones[(r[0], kind, r[1])] = _at(r[2])
 
@@ -508,33 +527,39 @@ async def _write_rows(
     """Write back the object and part rows and the tombstones a fold changed (the arguments
     are the state as read)."""
     upsert = " ON CONFLICT DO UPDATE SET size = excluded.size, changed_at = excluded.changed_at"
-    await conn.executemany(
+    await _many(
+        conn,
         "INSERT INTO stored_objects (bucket, key, size, changed_at) VALUES (?, ?, ?, ?)" + upsert,
         [(*k, size, _text(state.changed[k])) for k, size in state.objects.items()
          if size is not None and (size, state.changed.get(k)) != (objects.get(k), changed.get(k))],
     )  # fmt: skip
-    await conn.executemany(
+    await _many(
+        conn,
         "DELETE FROM stored_objects WHERE bucket = ? AND key = ?",
         [k for k, size in state.objects.items() if size is None and objects.get(k) is not None],
     )  # fmt: skip
-    await conn.executemany(
+    await _many(
+        conn,
         "INSERT INTO stored_parts (bucket, upload_id, part_number, size, changed_at)"
         " VALUES (?, ?, ?, ?, ?)" + upsert,
         [(*k, size, _text(state.part_changed[k])) for k, size in state.parts.items()
          if size is not None
          and (size, state.part_changed.get(k)) != (parts.get(k), part_changed.get(k))],
     )  # fmt: skip
-    await conn.executemany(
+    await _many(
+        conn,
         "DELETE FROM stored_parts WHERE bucket = ? AND upload_id = ? AND part_number = ?",
         [k for k, size in state.parts.items() if size is None and parts.get(k) is not None],
     )  # fmt: skip
-    await conn.executemany(
+    await _many(
+        conn,
         "INSERT INTO storage_tombstones VALUES (?, ?, ?, ?)"
         " ON CONFLICT DO UPDATE SET at = excluded.at",
         [(*k, _text(at)) for k, at in state.tombstones.items()
          if at is not None and at != tombstones.get(k)],
     )  # fmt: skip
-    await conn.executemany(
+    await _many(
+        conn,
         "DELETE FROM storage_tombstones WHERE bucket = ? AND kind = ? AND name = ?",
         [k for k, at in state.tombstones.items() if at is None and tombstones.get(k) is not None],
     )  # fmt: skip
@@ -543,12 +568,14 @@ async def _write_rows(
 async def _write_storage(conn: aiosqlite.Connection, state: storagefold.StorageState) -> None:
     """Write back what a fold left: byte-seconds added per hour, each bucket's totals and
     `since`."""
-    await conn.executemany(
+    await _many(
+        conn,
         "INSERT INTO storage_hourly VALUES (?, ?, ?, ?)"
         " ON CONFLICT DO UPDATE SET byte_seconds = byte_seconds + excluded.byte_seconds",
         [(_text(h), t, b, bs) for (h, t, b), bs in state.hourly.items() if bs],
     )
-    await conn.executemany(
+    await _many(
+        conn,
         "UPDATE bucket_storage SET objects = ?, object_bytes = ?, parts = ?, part_bytes = ?,"
         " since = ? WHERE bucket = ?",
         [(st.objects, st.object_bytes, st.parts, st.part_bytes, _text(st.since), st.bucket)
