@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import trustme
 from botocore.config import Config
@@ -440,3 +441,17 @@ def aws_cli(home: Path, gateway: Gateway, key: TenantKey) -> Aws:
         )
 
     return run
+
+
+def tenant_s3(gateway: Gateway, key: TenantKey, config: Config) -> Any:
+    """boto3 to `gateway` as `key`'s tenant, trusting the gateway's test CA; one attempt per
+    call (NO_RETRIES merged with `config`)."""
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=gateway.url,
+        region_name=REGION,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=NO_RETRIES.merge(config),
+        verify=str(gateway.tls.ca_pem) if gateway.tls else None,
+    )

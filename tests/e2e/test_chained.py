@@ -42,14 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 from awscrt import checksums as crt
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .harness import (
-    NO_RETRIES,
     ODD_KEYS,
     REGION,
     SCHEMES,
@@ -63,6 +61,7 @@ from .harness import (
     Upstream,
     admin_api_for,
     aws_cli,
+    tenant_s3,
     write_config,
 )
 from .s3wire import STREAMING_UNSIGNED_TRAILER, Wire, expect_error, key_path
@@ -145,22 +144,10 @@ def chain_a(
     gw.stop(signal.SIGTERM)
 
 
-def _client(gateway: Gateway, key: TenantKey, config: Config) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=gateway.url,
-        region_name=REGION,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=NO_RETRIES.merge(config),
-        verify=str(gateway.tls.ca_pem) if gateway.tls else None,
-    )
-
-
 @pytest.fixture(scope="module")
 def s3_a(chain_a: Front) -> Iterator[Any]:
     """boto3 (s3v4, path-style) to A as A's tenant."""
-    client = _client(chain_a.gateway, chain_a.key, PATH_STYLE)
+    client = tenant_s3(chain_a.gateway, chain_a.key, PATH_STYLE)
     yield client
     client.close()
 
@@ -168,7 +155,7 @@ def s3_a(chain_a: Front) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def s3_a_signed(chain_a: Front) -> Iterator[Any]:
     """The same with payload signing forced on."""
-    client = _client(chain_a.gateway, chain_a.key, PATH_STYLE.merge(SIGNED_PAYLOAD))
+    client = tenant_s3(chain_a.gateway, chain_a.key, PATH_STYLE.merge(SIGNED_PAYLOAD))
     yield client
     client.close()
 
@@ -188,7 +175,7 @@ def moto(upstream_s3: Any) -> Any:
 @pytest.fixture(scope="module")
 def s3_b(chain_b: Served) -> Iterator[Any]:
     """boto3 straight to B as A_AT_B (A's upstream identity)."""
-    client = _client(chain_b.gateway, chain_b.key, PATH_STYLE)
+    client = tenant_s3(chain_b.gateway, chain_b.key, PATH_STYLE)
     yield client
     client.close()
 

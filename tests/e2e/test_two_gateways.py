@@ -28,19 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
 from .harness import (
-    NO_RETRIES,
-    REGION,
     TENANT,
     AdminAPI,
     Gateway,
     TenantKey,
     Upstream,
     admin_api_for,
+    tenant_s3,
     write_config,
 )
 
@@ -61,6 +59,8 @@ PART_NUMBERS = (1, 2, 3)
 PAUSE_SECONDS = 0.2
 
 PartKey = tuple[str, int]  # (upload id, part number)
+#: The clients: SigV4, path-style addressing.
+PATH_S3V4 = Config(signature_version="s3v4", s3={"addressing_style": "path"})
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,6 @@ class Outcome:
 
     def story(self) -> str:
         return f"seed {self.seed}, bucket {self.bucket}:\n" + "\n".join(self.steps)
-
-
-def _client(gateway: Gateway, key: TenantKey) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=gateway.url,
-        region_name=REGION,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=NO_RETRIES.merge(Config(signature_version="s3v4", s3={"addressing_style": "path"})),
-    )
 
 
 class Writer:
@@ -340,7 +329,7 @@ def outcome(request: pytest.FixtureRequest, pair: Pair, upstream_s3: Any) -> Out
         one.stop(signal.SIGTERM)
         raise
     early = rng.choice((0, 1))  # writes first in the last pass, and is stopped second
-    clients = (_client(one, pair.key), _client(two, pair.key))
+    clients = (tenant_s3(one, pair.key, PATH_S3V4), tenant_s3(two, pair.key, PATH_S3V4))
     try:
         w = Writer(clients, rng, done)
         clients[0].create_bucket(Bucket=done.bucket)
