@@ -129,11 +129,14 @@ class BodyPump:
         one batch at a time (so every digest sees the bytes in order), all of them before the
         decoder's `finish`."""
         workers = self._digests
-        if workers is None or not self._decoder.defer_digests() or not workers.acquire():
+        # Deferring only with a slot: without one, nobody would take the deferred bytes and the
+        # whole body would be held until finish().
+        if workers is None or not self._decoder.digests_deferrable or not workers.acquire():
             async for data in chunks:
                 if out := self._decoder.feed(data):
                     yield out
             return
+        self._decoder.defer_digests()
         digesting: asyncio.Future[None] | None = None
         try:
             async for data in chunks:

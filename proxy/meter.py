@@ -102,7 +102,7 @@ class Meter:
             counts = self._batch.calls.get(key)
             if counts is None:
                 counts = self._batch.calls[key] = Counts()
-            counts = self._index[index] = counts
+            self._index[index] = counts
         counts.calls += 1
         counts.bytes_in += bytes_in
         counts.bytes_out += bytes_out

@@ -116,15 +116,21 @@ class BodyDecoder:
             self._emit(data)
         return self._release()
 
-    def defer_digests(self) -> bool:
-        """When the body has a SHA-256 or MD5 to check: from now on decoded bytes wait for
-        `update_digests` instead of being digested as they are emitted, so a caller can digest
-        them off the event loop in batches (hashlib releases the GIL on large buffers). One
-        batch at a time, in order; `finish` digests whatever is left itself, so it must not run
-        while a batch is still being digested. Returns whether digests are deferred (a body
-        with only a CRC checksum is not: zlib and awscrt are fast, and measured no gain)."""
-        self._deferring = self._sha is not None or self._md5 is not None
-        return self._deferring
+    @property
+    def digests_deferrable(self) -> bool:
+        """Whether the body has a SHA-256 or MD5 to check, worth digesting off the event loop
+        (a body with only a CRC checksum is not: zlib and awscrt are fast, and measured no
+        gain)."""
+        return self._sha is not None or self._md5 is not None
+
+    def defer_digests(self) -> None:
+        """From now on decoded bytes wait for `update_digests` instead of being digested as they
+        are emitted, so a caller can digest them off the event loop in batches (hashlib releases
+        the GIL on large buffers). The caller must then take them (`take_deferred`) as they
+        come, or they pile up; one batch at a time, in order. `finish` digests whatever is left
+        itself, so it must not run while a batch is still being digested."""
+        assert self.digests_deferrable, "nothing to defer: check digests_deferrable first"
+        self._deferring = True
 
     def take_deferred(self) -> list[Segment]:
         taken, self._deferred, self.deferred_bytes = self._deferred, [], 0

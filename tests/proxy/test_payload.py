@@ -790,7 +790,9 @@ def _decode_deferred(case: Case, split: str, seed: int) -> tuple[bytes, BodyDeco
     """Decode with digests deferred, brought up to date in batches at random points (as a
     worker thread would, one batch at a time), the rest by finish()."""
     decoder, out, rng = case.decoder(), bytearray(), random.Random(seed)
-    deferring = decoder.defer_digests()
+    deferring = decoder.digests_deferrable
+    if deferring:
+        decoder.defer_digests()
     for piece in pieces(case.body, split):
         out += decoder.feed(piece)
         if rng.random() < 0.3:
@@ -822,14 +824,22 @@ def test_deferred_digests_bad_body_raises_the_same_answer(name: str) -> None:
 
 def test_defer_digests_only_for_sha256_or_md5() -> None:
     md5 = base64.b64encode(hashlib.md5(TEST).digest()).decode()
-    assert make_decoder(hashlib.sha256(TEST).hexdigest(), {}).defer_digests()
-    assert make_decoder(UNSIGNED_PAYLOAD, {"content-md5": md5}).defer_digests()
+    assert make_decoder(hashlib.sha256(TEST).hexdigest(), {}).digests_deferrable
+    assert make_decoder(UNSIGNED_PAYLOAD, {"content-md5": md5}).digests_deferrable
     # CRC checksums only (zlib, awscrt) or nothing to digest: hashing stays inline.
     crc = {"x-amz-checksum-crc32": CRC_TEST}
-    assert not make_decoder(UNSIGNED_PAYLOAD, crc).defer_digests()
-    assert not make_decoder(UNSIGNED_PAYLOAD, {}).defer_digests()
+    assert not make_decoder(UNSIGNED_PAYLOAD, crc).digests_deferrable
+    assert not make_decoder(UNSIGNED_PAYLOAD, {}).digests_deferrable
     decoder = make_decoder(UNSIGNED_PAYLOAD, crc)
-    decoder.defer_digests()
+    with pytest.raises(AssertionError):
+        decoder.defer_digests()
+    decoder.feed(TEST)
+    assert decoder.deferred_bytes == 0 and decoder.take_deferred() == []
+
+
+def test_digests_not_deferred_keep_nothing_back() -> None:
+    """A deferrable body whose caller did not defer (no worker slot) holds no bytes for later."""
+    decoder = make_decoder(hashlib.sha256(TEST).hexdigest(), {})
     decoder.feed(TEST)
     assert decoder.deferred_bytes == 0 and decoder.take_deferred() == []
 

@@ -29,7 +29,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.httpchecksum import _CHECKSUM_CLS, AwsChunkedWrapper
 from multidict import CIMultiDict
 
-from proxy import bodies, config, s3app, sigv4
+from proxy import bodies, config, payload, s3app, sigv4
 from proxy.crypto import SecretBox
 from proxy.ledger import Credentials, Ledger
 
@@ -262,11 +262,20 @@ async def test_s3app_large_put_digested_off_loop_wrong_md5_bad_digest(
 
 
 async def test_s3app_large_puts_beyond_the_worker_slots_digested_inline(
-    proxy: tuple[Client, Credentials, Recorder],
+    proxy: tuple[Client, Credentials, Recorder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One worker slot, three large uploads at once: the two without a slot are digested on
-    the loop; all three arrive whole, and the slot is free again afterwards."""
+    the loop as they arrive (nothing deferred, so nothing held back for later); all three
+    arrive whole, and the slot is free again afterwards."""
     client, creds, rec = proxy
+    deferred: list[payload.BodyDecoder] = []
+    defer = payload.BodyDecoder.defer_digests
+
+    def spy(decoder: payload.BodyDecoder) -> None:
+        deferred.append(decoder)
+        defer(decoder)
+
+    monkeypatch.setattr(payload.BodyDecoder, "defer_digests", spy)
     app = client.server.app
     assert app is not None
     workers = app[s3app.DIGESTS]
@@ -283,6 +292,7 @@ async def test_s3app_large_puts_beyond_the_worker_slots_digested_inline(
         assert resp.status == 200, await resp.text()
     assert sorted(r.raw_path for r in rec.requests) == paths
     assert all(r.complete and r.body == LARGE for r in rec.requests)
+    assert len(deferred) == 1  # only the upload holding the slot
     assert workers.acquire() and not workers.acquire()  # the one slot is free again
 
 
